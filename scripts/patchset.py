@@ -116,11 +116,13 @@ def series(pin: Pin) -> list[Path]:
 
 
 def _git_apply(tree: Path, patches: list[Path], *flags: str) -> subprocess.CompletedProcess:
+    # One input stream: git apply is atomic per input, and sees the earlier patches' changes.
+    stream = "".join(patch.read_text() for patch in patches)
     # The ceiling keeps git from treating an enclosing repository (ours, or a user's
     # monorepo around a vendored copy) as the root that patch paths are relative to.
     env = dict(os.environ, GIT_CEILING_DIRECTORIES=str(tree.resolve().parent))
-    command = ["git", "apply", *flags, *map(str, patches)]
-    return subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
+    command = ["git", "apply", *flags, "-"]
+    return subprocess.run(command, cwd=tree, env=env, input=stream, capture_output=True, text=True)
 
 
 def _first_error(result: subprocess.CompletedProcess) -> str:
