@@ -48,7 +48,9 @@ def test_fantasy_model_equals_model_refit_on_concatenated_data():
 
     refit = trained_model()
     refit.set_train_data(
-        torch.cat([refit.train_inputs[0].squeeze(-1), fantasy_x]), torch.cat([refit.train_targets, fantasy_y]), strict=False
+        torch.cat([refit.train_inputs[0].squeeze(-1), fantasy_x]),
+        torch.cat([refit.train_targets, fantasy_y]),
+        strict=False,
     )
     with torch.no_grad():
         fantasy, reference = fantasy_model(TEST_X), refit(TEST_X)
