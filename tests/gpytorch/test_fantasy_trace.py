@@ -1,6 +1,7 @@
 """Fantasy models trace with torch.jit.trace and the traced graph matches the eager model (GPyTorch #2604)."""
 
 import itertools
+import math
 import warnings
 
 import gpytorch
@@ -68,12 +69,36 @@ def assert_matches_eager(traced: torch.jit.ScriptModule, model: ExactGPModel) ->
         torch.testing.assert_close(traced_variance, eager_variance, rtol=0, atol=1e-10)
 
 
-def test_reproduction_of_2604() -> None:
-    """The fantasy model is built eagerly (with gradients) and traced later, as in the issue."""
-    fantasized_model = fantasize(trained_model(), batch=False)
-    with torch.no_grad(), gpytorch.settings.trace_mode():
-        traced_model = trace(fantasized_model, check=True)
-        assert_matches_eager(traced_model, fantasized_model)
+@pytest.mark.parametrize("fast_pred_var", [True, False])
+def test_reproduction_of_2604(fast_pred_var: bool) -> None:
+    """The issue's script: float32, five Adam steps, ten fantasy points, traced after the precomputation call."""
+    torch.manual_seed(0)
+    X = torch.linspace(0, 1, 100)
+    y = torch.sin(X * (2 * math.pi)) + torch.randn(X.size()) * 0.2
+    train_x, fantasy_x = X[:90], X[90:]
+    train_y, fantasy_y = y[:90], y[90:]
+    likelihood = gpytorch.likelihoods.GaussianLikelihood()
+    model = ExactGPModel(train_x, train_y, likelihood)
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    mll = gpytorch.mlls.ExactMarginalLogLikelihood(likelihood, model)
+    for _ in range(5):
+        optimizer.zero_grad()
+        (-mll(model(train_x), train_y)).backward()
+        optimizer.step()
+    model.eval()
+    model(train_x[:2])
+    fantasized_model = model.get_fantasy_model(fantasy_x, fantasy_y)
+
+    test_x = torch.linspace(0, 1, 51)
+    with torch.no_grad(), gpytorch.settings.fast_pred_var(fast_pred_var), gpytorch.settings.trace_mode():
+        fantasized_model(test_x)  # Do precomputation
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            traced_model = torch.jit.trace(MeanVarModelWrapper(fantasized_model), test_x)
+        for x in (test_x, torch.rand(7), torch.rand(1)):
+            for traced, eager in zip(traced_model(x), MeanVarModelWrapper(fantasized_model)(x)):
+                torch.testing.assert_close(traced, eager, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize(
