@@ -10,7 +10,11 @@ from gpytorch.priors import NormalPrior
 
 
 class Shift(OutcomeTransform):
-    """Y - shift, with a prior on the shift and a positive `scale` that only carries a constraint."""
+    """Y - shift, with a prior on the shift and a positive `scale` that only carries a constraint.
+
+    Its parameters are frozen, so that the model applies it once, at construction (trainable transforms are
+    re-applied on every training pass: see test_output_warps.py).
+    """
 
     def __init__(self):
         super().__init__()
@@ -18,6 +22,7 @@ class Shift(OutcomeTransform):
         self.register_prior("shift_prior", NormalPrior(0.0, 1.0), "shift")
         self.register_parameter("raw_scale", torch.nn.Parameter(torch.zeros(1, dtype=torch.double)))
         self.register_constraint("raw_scale", Positive())
+        self.requires_grad_(False)
 
     def forward(self, Y, Yvar=None, X=None):
         return Y - self.shift, Yvar

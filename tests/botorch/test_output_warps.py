@@ -1,0 +1,295 @@
+"""Trainable outcome transforms (output warps), checked against independent references.
+
+Current line only: the legacy line (botorch 0.12.0) does not have these patches yet.
+"""
+
+import math
+
+import gpytorch
+import numpy as np
+import pytest
+import torch
+from scipy import integrate, stats
+
+outcome = pytest.importorskip("botorch.models.transforms.outcome")
+if not hasattr(outcome, "SinhArcsinh"):
+    pytest.skip("output warps are not yet ported to this upstream line", allow_module_level=True)
+
+from botorch.acquisition.logei import qLogNoisyExpectedImprovement  # noqa: E402
+from botorch.exceptions.errors import BotorchTensorDimensionError, UnsupportedError  # noqa: E402
+from botorch.fit import fit_gpytorch_mll  # noqa: E402
+from botorch.models import ModelListGP, MultiTaskGP, SingleTaskGP  # noqa: E402
+from botorch.optim.closures import ForwardBackwardClosure  # noqa: E402
+from botorch.sampling import SobolQMCNormalSampler  # noqa: E402
+from gpytorch.mlls import ExactMarginalLogLikelihood, SumMarginalLogLikelihood  # noqa: E402
+
+BoxCox, SinhArcsinh, TanhWarp, YeoJohnson = outcome.BoxCox, outcome.SinhArcsinh, outcome.TanhWarp, outcome.YeoJohnson
+Chain, Standardize = outcome.ChainedOutcomeTransform, outcome.Standardize
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _double_precision():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.double)
+    yield
+    torch.set_default_dtype(previous)
+
+
+def randomized(warp, seed=0):
+    """A warp with random (valid) parameters."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in warp.parameters():
+            parameter.add_(0.5 * torch.randn(parameter.shape, generator=generator))
+    return warp
+
+
+WARPS = {
+    "sinh-arcsinh": lambda m=2, batch_shape=torch.Size(): randomized(SinhArcsinh(m=m, batch_shape=batch_shape)),
+    "box-cox": lambda m=2, batch_shape=torch.Size(): randomized(BoxCox(m=m, batch_shape=batch_shape)),
+    "yeo-johnson": lambda m=2, batch_shape=torch.Size(): randomized(YeoJohnson(m=m, batch_shape=batch_shape)),
+    "tanh": lambda m=2, batch_shape=torch.Size(): randomized(TanhWarp(m=m, batch_shape=batch_shape)),
+}
+
+
+def outcomes(name, shape=(3, 50, 2), seed=1):
+    Y = 3 * torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+    return Y.exp() if name == "box-cox" else Y
+
+
+@pytest.mark.parametrize("name", WARPS)
+def test_log_derivative_matches_autograd(name):
+    warp = WARPS[name](batch_shape=torch.Size([3]))
+    Y = outcomes(name).requires_grad_(True)
+    Z, _ = warp(Y)
+    (dZ,) = torch.autograd.grad(Z.sum(), Y)
+    torch.testing.assert_close(warp.log_abs_det_jacobian(Y.detach()), dZ.log(), rtol=1e-10, atol=1e-10)
+    assert (dZ > 0).all()  # strictly increasing
+
+
+@pytest.mark.parametrize("name", WARPS)
+def test_inverse_inverts_forward_including_extreme_values(name):
+    warp = WARPS[name]()
+    Y = outcomes(name, shape=(200, 2))
+    extreme = torch.tensor([1e-8, 1e-3, 1.0, 1e3, 1e6]).repeat(2, 1).T
+    Y = torch.cat([Y, extreme, extreme if name == "box-cox" else -extreme])
+    Z, _ = warp(Y)
+    Y_back, _ = warp.untransform(Z)
+    torch.testing.assert_close(Y_back, Y, rtol=1e-8, atol=1e-8)
+    for values in (Z, Y_back, warp.log_abs_det_jacobian(Y)):
+        assert torch.isfinite(values).all()
+
+
+@pytest.mark.parametrize("name", ["sinh-arcsinh", "yeo-johnson", "tanh"])
+def test_inverse_of_any_latent_value_is_finite(name):
+    Z = torch.tensor([-1e300, -1e6, -3.0, 0.0, 3.0, 1e6, 1e300]).repeat(2, 1).T
+    assert torch.isfinite(WARPS[name]().untransform(Z)[0]).all()
+
+
+def test_bad_input_is_refused_at_construction():
+    X = torch.rand(10, 2)
+    with pytest.raises(ValueError, match="BoxCox requires positive outcomes"):
+        SingleTaskGP(X, torch.randn(10, 1), outcome_transform=BoxCox(m=1))
+    Y = torch.rand(10, 1)
+    Y[3] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        SingleTaskGP(X, Y, outcome_transform=SinhArcsinh(m=1))
+    with pytest.raises(BotorchTensorDimensionError, match="m=1 outputs, but the outcomes have 2"):
+        SingleTaskGP(X, torch.rand(10, 2), outcome_transform=SinhArcsinh(m=1))
+    X_task = torch.cat([X, torch.randint(2, (10, 1)).double()], dim=-1)
+    with pytest.raises(UnsupportedError, match="MultiTaskGP cannot train the parameters"):
+        MultiTaskGP(X_task, torch.rand(10, 1), task_feature=-1, outcome_transform=SinhArcsinh(m=1))
+
+
+def skewed_data(n=30, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    X = torch.rand(n, 2, generator=generator)
+    Y = torch.exp(torch.sin(6 * X[:, :1]) + X[:, 1:] + 0.1 * torch.randn(n, 1, generator=generator))
+    return X, Y
+
+
+def hand_written_log_likelihood(model, X, Y) -> torch.Tensor:
+    """log N(T(y); c, K + s I) + sum log T'(y) + log priors, with T written out by hand."""
+    std, warp = model.outcome_transform["std"], model.outcome_transform["warp"]
+    U = (Y - std.means) / std.stdvs
+    a, b, c, d = warp.a, warp.b, warp.c, warp.d
+    Z = (a + b * torch.sinh(c * torch.asinh(U) - d)).squeeze(-1)
+    log_det = (
+        -std.stdvs.log() + b.log() + c.log() + torch.cosh(c * torch.asinh(U) - d).log() - 0.5 * torch.log1p(U**2)
+    ).sum()
+    lengthscale = model.covar_module.lengthscale
+    K = torch.exp(-0.5 * torch.cdist(X / lengthscale, X / lengthscale) ** 2)
+    covariance = K + model.likelihood.noise * torch.eye(len(X))
+    mean = model.mean_module.constant.expand(len(X))
+    log_likelihood = gpytorch.distributions.MultivariateNormal(mean, covariance).log_prob(Z)
+    log_priors = sum(prior.log_prob(closure(module)).sum() for _, module, prior, closure, _ in model.named_priors())
+    return log_likelihood + log_det + log_priors
+
+
+def warped_model(X, Y, warp=None):
+    transform = Chain(std=Standardize(m=Y.shape[-1]), warp=warp or SinhArcsinh(m=Y.shape[-1]))
+    return SingleTaskGP(X, Y, outcome_transform=transform)
+
+
+def test_training_loss_is_the_warped_likelihood_and_its_gradients_are_exact():
+    X, Y = skewed_data()
+    model = warped_model(X, Y, randomized(SinhArcsinh(m=1), seed=3))
+    mll = ExactMarginalLogLikelihood(model.likelihood, model)
+    model.train()
+
+    def loss():
+        return -mll(model(*model.train_inputs), model.train_targets)
+
+    value = loss()
+    torch.testing.assert_close(value, -hand_written_log_likelihood(model, X, Y) / len(X), rtol=1e-10, atol=1e-10)
+
+    parameters = dict(model.outcome_transform.named_parameters())
+    gradients = torch.autograd.grad(value, list(parameters.values()))
+    for (name, parameter), gradient in zip(parameters.items(), gradients):
+        eps = 1e-6
+        with torch.no_grad():
+            parameter += eps
+            up = loss()
+            parameter -= 2 * eps
+            down = loss()
+            parameter += eps
+        torch.testing.assert_close(gradient.sum(), (up - down) / (2 * eps), rtol=1e-5, atol=1e-8), name
+
+
+def test_joint_fit_reaches_the_optimum_of_a_custom_closure():
+    """Plain fit_gpytorch_mll against the same optimizer on the hand-written likelihood, from the same start."""
+    X, Y = skewed_data()
+    model = warped_model(X, Y)
+    fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+
+    reference = warped_model(X, Y)
+    closure = ForwardBackwardClosure(
+        forward=lambda: -hand_written_log_likelihood(reference, X, Y) / len(X),
+        parameters={name: p for name, p in reference.named_parameters() if p.requires_grad},
+    )
+    fit_gpytorch_mll(ExactMarginalLogLikelihood(reference.likelihood, reference), closure=closure)
+    fitted, expected = hand_written_log_likelihood(model, X, Y), hand_written_log_likelihood(reference, X, Y)
+    assert abs(fitted - expected) < 1e-4 * abs(expected)
+    for (name, p), q in zip(
+        model.outcome_transform["warp"].named_parameters(), reference.outcome_transform["warp"].parameters()
+    ):
+        torch.testing.assert_close(p, q, rtol=0.02, atol=0.02), name
+
+
+@pytest.fixture(scope="module")
+def fitted_warped_model():
+    X, Y = skewed_data(40)
+    model = warped_model(X, Y)
+    fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+    return model
+
+
+def test_posterior_moments_match_numerical_integration(fitted_warped_model):
+    model = fitted_warped_model
+    X_test = torch.rand(4, 2, generator=torch.Generator().manual_seed(5))
+    posterior = model.posterior(X_test)
+    latent = posterior._posterior
+    for i in range(len(X_test)):
+        m, s = latent.mean[i, 0].item(), latent.variance[i, 0].sqrt().item()
+
+        def original(z):
+            return posterior._to_original(torch.tensor([[z]])).item()
+
+        density = stats.norm(m, s).pdf
+        mean = integrate.quad(lambda z: original(z) * density(z), m - 12 * s, m + 12 * s, epsabs=0, epsrel=1e-12)[0]
+        second = integrate.quad(lambda z: original(z) ** 2 * density(z), m - 12 * s, m + 12 * s, epsabs=0, epsrel=1e-12)
+        variance = second[0] - mean**2
+        assert abs(posterior.mean[i, 0].item() - mean) <= 1e-6 * abs(mean)
+        assert abs(posterior.variance[i, 0].item() - variance) <= 1e-6 * abs(variance) + 1e-12
+
+
+def test_samples_quantiles_and_density(fitted_warped_model):
+    posterior = fitted_warped_model.posterior(torch.rand(3, 2, generator=torch.Generator().manual_seed(6)))
+    samples = posterior.rsample(torch.Size([200_000]))
+    torch.testing.assert_close(samples.mean(0), posterior.mean, rtol=0.02, atol=0)
+    torch.testing.assert_close(samples.var(0), posterior.variance, rtol=0.05, atol=0)
+    levels = torch.tensor([0.1, 0.5, 0.9])
+    empirical = torch.quantile(samples.squeeze(-1), levels, dim=0).unsqueeze(-1)
+    torch.testing.assert_close(posterior.quantile(levels), empirical, rtol=0.01, atol=0)
+    # The density is the derivative of the CDF P(Y <= y) = Phi((T(y) - m) / s).
+    y = posterior.quantile(torch.tensor(0.3))
+    eps = 1e-6 * y.abs()
+    latent = posterior._posterior
+    cdf = [
+        torch.distributions.Normal(latent.mean, latent.variance.sqrt()).cdf(posterior._log_density_correction(v)[0])
+        for v in (y + eps, y - eps)
+    ]
+    torch.testing.assert_close(posterior.density(y), (cdf[0] - cdf[1]) / (2 * eps), rtol=1e-5, atol=0)
+
+
+def test_mc_acquisition_runs_on_the_warped_posterior(fitted_warped_model):
+    model = fitted_warped_model
+    acquisition = qLogNoisyExpectedImprovement(
+        model, X_baseline=model.train_inputs[0], sampler=SobolQMCNormalSampler(torch.Size([64]), seed=0)
+    )
+    X = torch.rand(2, 2, requires_grad=True)
+    value = acquisition(X.unsqueeze(0))
+    (gradient,) = torch.autograd.grad(value.sum(), X)
+    assert torch.isfinite(value).all() and torch.isfinite(gradient).all() and gradient.abs().sum() > 0
+
+
+def test_conditioning_uses_learned_parameters(fitted_warped_model):
+    model = fitted_warped_model
+    X_new, Y_new = torch.rand(3, 2), torch.rand(3, 1) + 1
+    conditioned = model.condition_on_observations(model.transform_inputs(X_new), Y_new)
+    expected, _ = model.outcome_transform(Y_new)  # eval mode: learned parameters, not re-fitted
+    torch.testing.assert_close(conditioned.train_targets[-3:], expected.squeeze(-1))
+
+
+def test_state_dict_round_trip_and_dtype(fitted_warped_model):
+    X, Y = skewed_data(40)
+    fresh = warped_model(X, Y)
+    fresh.load_state_dict(fitted_warped_model.state_dict())
+    X_test = torch.rand(5, 2)
+    for a, b in ((fresh.posterior(X_test).mean, fitted_warped_model.posterior(X_test).mean),):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    single = warped_model(X, Y)
+    single.load_state_dict(fitted_warped_model.state_dict())
+    single = single.to(torch.float32)
+    torch.testing.assert_close(
+        single.posterior(X_test.float()).mean.double(), fitted_warped_model.posterior(X_test).mean, rtol=1e-4, atol=0
+    )
+
+
+def test_multi_output_subset_and_model_list():
+    X, Y = skewed_data(30)
+    Y2 = torch.cat([Y, torch.sinh(2 * Y - 3)], dim=-1)
+    model = warped_model(X, Y2)
+    fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+    X_test = torch.rand(4, 2)
+    subset = model.subset_output([1])
+    torch.testing.assert_close(
+        subset.posterior(X_test).mean, model.posterior(X_test).mean[..., 1:], rtol=1e-9, atol=1e-9
+    )
+
+    members = [warped_model(X, Y2[:, i : i + 1]) for i in range(2)]
+    model_list = ModelListGP(*members)
+    fit_gpytorch_mll(SumMarginalLogLikelihood(model_list.likelihood, model_list))
+    for member in members:
+        assert not torch.allclose(member.outcome_transform["warp"].c, torch.ones(1))  # trained
+    assert model_list.posterior(X_test).mean.shape == torch.Size([4, 2])
+
+
+def test_comparison_favours_the_warp_on_skewed_data():
+    X, Y = skewed_data(40)
+    standardized = SingleTaskGP(X, Y)
+    fit_gpytorch_mll(ExactMarginalLogLikelihood(standardized.likelihood, standardized))
+    warped = warped_model(X, Y)
+    fit_gpytorch_mll(ExactMarginalLogLikelihood(warped.likelihood, warped))
+    lml_standardized = outcome.log_marginal_likelihood_original_units(standardized)
+    lml_warped = outcome.log_marginal_likelihood_original_units(warped)
+    # Standardize: the likelihood in original units is the standardized one minus n log(stdv).
+    with torch.no_grad():
+        standardized.train()
+        prior = standardized(*standardized.train_inputs)
+        standardized_lml = standardized.likelihood(prior).log_prob(standardized.train_targets)
+    expected = standardized_lml - len(Y) * standardized.outcome_transform.stdvs.log().squeeze()
+    torch.testing.assert_close(lml_standardized, expected)
+    assert lml_warped > lml_standardized + 5
+    assert math.isfinite(lml_warped.item()) and np.isfinite(lml_standardized.item())
+    assert gpytorch.settings.debug.on()  # untouched default
