@@ -273,6 +273,8 @@ def build_wheel(pin: Pin, outdir: Path) -> Path:
         if not wheels[0].name.startswith(expected):
             raise PatchSetError(f"built {wheels[0].name}, expected a wheel named {expected}*")
         outdir.mkdir(parents=True, exist_ok=True)
+        for stale in outdir.glob(f"{pin.package}-*.whl"):  # an older revision would clash on install
+            stale.unlink()
         return Path(shutil.copy2(wheels[0], outdir / wheels[0].name))
 
 

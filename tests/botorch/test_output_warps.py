@@ -1,7 +1,4 @@
-"""Trainable outcome transforms (output warps), checked against independent references.
-
-Current line only: the legacy line (botorch 0.12.0) does not have these patches yet.
-"""
+"""Trainable outcome transforms (output warps), checked against independent references, on both lines."""
 
 import math
 
@@ -11,10 +8,7 @@ import pytest
 import torch
 from scipy import integrate, stats
 
-outcome = pytest.importorskip("botorch.models.transforms.outcome")
-if not hasattr(outcome, "SinhArcsinh"):
-    pytest.skip("output warps are not yet ported to this upstream line", allow_module_level=True)
-
+from botorch.models.transforms import outcome
 from botorch.acquisition.logei import qLogNoisyExpectedImprovement  # noqa: E402
 from botorch.exceptions.errors import BotorchTensorDimensionError, UnsupportedError  # noqa: E402
 from botorch.fit import fit_gpytorch_mll  # noqa: E402
@@ -293,3 +287,25 @@ def test_comparison_favours_the_warp_on_skewed_data():
     assert lml_warped > lml_standardized + 5
     assert math.isfinite(lml_warped.item()) and np.isfinite(lml_standardized.item())
     assert gpytorch.settings.debug.on()  # untouched default
+
+
+def test_sinh_arcsinh_priors_enter_the_loss_and_can_be_resampled():
+    warp = SinhArcsinh(m=2, batch_shape=torch.Size([3]))
+    names = sorted(name for name, *_ in warp.named_priors())
+    assert names == ["a_prior", "b_prior", "c_prior", "d_prior"]
+    assert list(SinhArcsinh(m=1, priors=False).named_priors()) == []
+    expected = (
+        torch.distributions.Normal(0.0, 1.0).log_prob(warp.a).sum()
+        + torch.distributions.LogNormal(0.0, 0.5).log_prob(warp.c).sum()
+    )
+    actual = sum(
+        prior.log_prob(closure(module)).sum()
+        for name, module, prior, closure, _ in warp.named_priors()
+        if name in ("a_prior", "c_prior")
+    )
+    torch.testing.assert_close(actual, expected)
+    # fit_gpytorch_mll's retries resample every prior: the setting closures must respect shapes and constraints.
+    torch.manual_seed(0)
+    gpytorch.module.Module.sample_from_prior(warp, "c_prior")
+    assert warp.raw_c.shape == torch.Size([3, 2, 1]) and (warp.c > 0).all()
+    assert not torch.allclose(warp.c, torch.ones_like(warp.c))

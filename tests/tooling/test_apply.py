@@ -137,13 +137,13 @@ def test_wheels_are_versioned_and_byte_identical(repo_copy: Path) -> None:
     assert result.returncode == 0, result.stderr
     wheels = sorted((repo_copy / "dist").rglob("*.whl"))
     assert [str(wheel.relative_to(repo_copy / "dist")) for wheel in wheels] == [
-        "current/botorch-0.18.1+patched.1-py3-none-any.whl",
+        "current/botorch-0.18.1+patched.2-py3-none-any.whl",
         "current/gpytorch-1.15.2+patched.1-py3-none-any.whl",
-        "legacy/botorch-0.12.0+patched.1-py3-none-any.whl",
+        "legacy/botorch-0.12.0+patched.2-py3-none-any.whl",
         "legacy/gpytorch-1.13+patched.1-py3-none-any.whl",
     ]
     with zipfile.ZipFile(wheels[0]) as wheel:
-        assert "__version__ = version = '0.18.1+patched.1'" in wheel.read("botorch/version.py").decode()
+        assert "__version__ = version = '0.18.1+patched.2'" in wheel.read("botorch/version.py").decode()
     with zipfile.ZipFile(wheels[1]) as wheel:
         assert "__version__ = version = '1.15.2+patched.1'" in wheel.read("gpytorch/version.py").decode()
         assert "_detach_for_tracing" in wheel.read(PATCHED_FILE).decode()
@@ -151,11 +151,12 @@ def test_wheels_are_versioned_and_byte_identical(repo_copy: Path) -> None:
     assert requirements[1:] == [
         "--find-links .",
         "torch==2.13.0",
-        "botorch==0.18.1+patched.1",
+        "botorch==0.18.1+patched.2",
         "gpytorch==1.15.2+patched.1",
         "linear_operator==0.6.1",
     ]
 
     first = {wheel.name: wheel.read_bytes() for wheel in wheels}
+    (repo_copy / "dist" / "legacy" / "botorch-0.12.0+patched.0-py3-none-any.whl").write_bytes(b"older revision")
     assert run(repo_copy, "apply", "--line", "all").returncode == 0
     assert {wheel.name: wheel.read_bytes() for wheel in sorted((repo_copy / "dist").rglob("*.whl"))} == first
