@@ -309,3 +309,113 @@ def test_sinh_arcsinh_priors_enter_the_loss_and_can_be_resampled():
     gpytorch.module.Module.sample_from_prior(warp, "c_prior")
     assert warp.raw_c.shape == torch.Size([3, 2, 1]) and (warp.c > 0).all()
     assert not torch.allclose(warp.c, torch.ones_like(warp.c))
+
+
+CHAINS = {
+    "sinh-arcsinh": lambda: Chain(std=Standardize(m=1), warp=randomized(SinhArcsinh(m=1), seed=3)),
+    "box-cox": lambda: Chain(warp=randomized(BoxCox(m=1), seed=3), std=Standardize(m=1)),
+    "yeo-johnson": lambda: Chain(std=Standardize(m=1), warp=randomized(YeoJohnson(m=1), seed=3)),
+    "tanh": lambda: Chain(std=Standardize(m=1), warp=randomized(TanhWarp(m=1), seed=3)),
+    "two sinh-arcsinh layers": lambda: Chain(
+        std=Standardize(m=1), sal1=randomized(SinhArcsinh(m=1), seed=3), sal2=randomized(SinhArcsinh(m=1), seed=4)
+    ),
+}
+
+
+def autograd_reference_loss(model, X, Y, Yvar=None):
+    """-(log N(T(y); c, K + noise) + sum log T'(y) + log priors) / n, with T' from autograd of the eval-mode chain."""
+    transform = model.outcome_transform
+    modes = {module: module.training for module in transform.modules()}
+    transform.eval()
+    Y = Y.clone().requires_grad_(True)
+    Z, _ = transform(Y)
+    (dZ,) = torch.autograd.grad(Z.sum(), Y, create_graph=True)
+    for module, mode in modes.items():
+        module.training = mode
+    lengthscale = model.covar_module.lengthscale
+    K = torch.exp(-0.5 * torch.cdist(X / lengthscale, X / lengthscale) ** 2)
+    noise = model.likelihood.noise if Yvar is None else (Yvar * dZ**2).squeeze(-1)
+    covariance = K + torch.diag_embed(noise.expand(len(X)))
+    mean = model.mean_module.constant.expand(len(X))
+    log_likelihood = gpytorch.distributions.MultivariateNormal(mean, covariance).log_prob(Z.squeeze(-1))
+    log_priors = sum(prior.log_prob(closure(module)).sum() for _, module, prior, closure, _ in model.named_priors())
+    return -(log_likelihood + dZ.log().sum() + log_priors) / len(X)
+
+
+@pytest.mark.parametrize("observed_noise", [False, True], ids=["inferred noise", "observed noise"])
+@pytest.mark.parametrize("name", CHAINS)
+def test_training_loss_and_gradients_of_every_warp(name, observed_noise):
+    """The MLL of a training pass against an autograd reference; every parameter's gradient against finite
+    differences. With observed noise, the warped noise is Yvar T'(y)^2 (first order, as for `Log`)."""
+    X, Y = skewed_data()
+    Yvar = torch.full_like(Y, 0.01) if observed_noise else None
+    model = SingleTaskGP(X, Y, Yvar, outcome_transform=CHAINS[name]())
+    mll = ExactMarginalLogLikelihood(model.likelihood, model)
+    model.train()
+
+    def loss():
+        return -mll(model(*model.train_inputs), model.train_targets)
+
+    value = loss()
+    torch.testing.assert_close(value, autograd_reference_loss(model, X, Y, Yvar), rtol=1e-10, atol=1e-10)
+    parameters = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    assert any(n.startswith("outcome_transform") for n in parameters)
+    gradients = dict(zip(parameters, torch.autograd.grad(value, list(parameters.values()))))
+    for parameter_name, parameter in parameters.items():
+        for index in range(parameter.numel()):
+            eps = 1e-6
+            with torch.no_grad():
+                parameter.view(-1)[index] += eps
+                up = loss()
+                parameter.view(-1)[index] -= 2 * eps
+                down = loss()
+                parameter.view(-1)[index] += eps
+            expected = (up - down) / (2 * eps)
+            actual = gradients[parameter_name].view(-1)[index]
+            assert abs(actual - expected) <= 1e-5 * abs(expected) + 1e-7, (parameter_name, index, actual, expected)
+
+
+def test_observation_noise_and_fantasies_in_original_units(fitted_warped_model):
+    model = fitted_warped_model
+    X_test = torch.rand(3, 2, generator=torch.Generator().manual_seed(7))
+    noiseless, noisy = model.posterior(X_test), model.posterior(X_test, observation_noise=True)
+    torch.testing.assert_close(noisy._posterior.variance, noiseless._posterior.variance + model.likelihood.noise)
+    assert (noisy.variance > noiseless.variance).all()
+    torch.testing.assert_close(noisy.quantile(torch.tensor(0.5)), noiseless.quantile(torch.tensor(0.5)))
+
+    sampler = SobolQMCNormalSampler(torch.Size([4]), seed=1)
+    fantasy = model.fantasize(X_test, sampler)
+    # The fantasized outcomes are samples in original units, warped back with the learned parameters.
+    expected_Y = SobolQMCNormalSampler(torch.Size([4]), seed=1)(noisy)
+    expected_Z, _ = model.outcome_transform(expected_Y)
+    torch.testing.assert_close(fantasy.train_targets[..., -3:], expected_Z.squeeze(-1))
+    assert not fantasy._trains_outcome_transform
+    mean = fantasy.posterior(X_test).mean
+    assert mean.shape == torch.Size([4, 3, 1]) and torch.isfinite(mean).all()
+
+
+def test_batched_model_trains_each_batch_and_deep_chains_keep_fixed_statistics():
+    X, Y = skewed_data(30)
+    X_batch = torch.stack([X, X.flip(0)])
+    Y_batch = torch.stack([Y, Y.flip(0) ** 2])
+    transform = Chain(
+        std=Standardize(m=1, batch_shape=torch.Size([2])),
+        sal1=SinhArcsinh(m=1, batch_shape=torch.Size([2])),
+        sal2=SinhArcsinh(m=1, batch_shape=torch.Size([2])),
+    )
+    model = SingleTaskGP(X_batch, Y_batch, outcome_transform=transform)
+    means, stdvs = transform["std"].means.clone(), transform["std"].stdvs.clone()
+    fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+    torch.testing.assert_close(transform["std"].means, means, rtol=0, atol=0)
+    torch.testing.assert_close(transform["std"].stdvs, stdvs, rtol=0, atol=0)
+    for layer in ("sal1", "sal2"):
+        c = transform[layer].c
+        assert c.shape == torch.Size([2, 1, 1]) and not torch.allclose(c[0], c[1])
+    lml = outcome.log_marginal_likelihood_original_units(model)
+    assert lml.shape == torch.Size([2]) and torch.isfinite(lml).all()
+    # Each batch member is the model fitted to its data alone, evaluated at the same parameters.
+    single = SingleTaskGP(
+        X, Y, outcome_transform=Chain(std=Standardize(m=1), sal1=SinhArcsinh(m=1), sal2=SinhArcsinh(m=1))
+    )
+    single.load_state_dict({k: v[0] if v.dim() > 0 else v for k, v in model.state_dict().items()}, strict=False)
+    torch.testing.assert_close(outcome.log_marginal_likelihood_original_units(single), lml[0])
