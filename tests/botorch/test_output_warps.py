@@ -6,7 +6,7 @@ import gpytorch
 import numpy as np
 import pytest
 import torch
-from scipy import integrate, stats
+from scipy import integrate, optimize, stats
 
 from botorch.models.transforms import outcome
 from botorch.acquisition.logei import qLogNoisyExpectedImprovement  # noqa: E402
@@ -30,7 +30,8 @@ def _double_precision():
 
 
 def randomized(warp, seed=0):
-    """A warp with random (valid) parameters."""
+    """A warp with random (valid) parameters, which a model keeps (no initialization from data)."""
+    warp.initialize_from_data = False
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for parameter in warp.parameters():
@@ -419,3 +420,46 @@ def test_batched_model_trains_each_batch_and_deep_chains_keep_fixed_statistics()
     )
     single.load_state_dict({k: v[0] if v.dim() > 0 else v for k, v in model.state_dict().items()}, strict=False)
     torch.testing.assert_close(outcome.log_marginal_likelihood_original_units(single), lml[0])
+
+
+def test_initialization_is_the_marginal_maximum_likelihood_estimate():
+    """At model construction, lambda is the i.i.d. maximum-likelihood estimate (scipy's, to the grid step 0.05)."""
+    generator = torch.Generator().manual_seed(11)
+    Y = torch.cat(
+        [torch.randn(60, 1, generator=generator).exp(), (torch.rand(60, 1, generator=generator) * 4) ** 2], -1
+    )
+    X = torch.rand(60, 2, generator=generator)
+    U = (Y - Y.mean(0)) / Y.std(0)
+
+    def yeo_johnson_normmax(u):  # within YeoJohnson's (0, 2), where it is a bijection of the real line
+        return optimize.minimize_scalar(lambda lam: -stats.yeojohnson_llf(lam, u), bounds=(0.05, 1.95)).x
+
+    for warp, data, normmax in (
+        (BoxCox(m=2), Y, lambda y: stats.boxcox_normmax(y, method="mle")),
+        (YeoJohnson(m=2), U, yeo_johnson_normmax),
+    ):
+        SingleTaskGP(X, data, outcome_transform=warp)
+        for i in range(2):
+            assert abs(warp.lam[0, i].item() - normmax(data[:, i].numpy())) <= 0.025 + 1e-6
+        assert bool(warp._is_initialized)
+
+    # SinhArcsinh: (c, d) maximize the profile likelihood on the grid, and a, b standardize the warped outcomes.
+    warp = SinhArcsinh(m=2)
+    SingleTaskGP(X, U, outcome_transform=warp)
+    Z = warp._warp(U)
+    torch.testing.assert_close(Z.mean(0), torch.zeros(2), rtol=0, atol=1e-10)
+    torch.testing.assert_close(Z.var(0, correction=0), torch.ones(2), rtol=1e-10, atol=0)
+
+    def profile(c, d, u):
+        s = np.sinh(c * np.arcsinh(u) - d)
+        return np.sum(np.log(c * np.cosh(c * np.arcsinh(u) - d) / np.sqrt(1 + u**2))) - len(u) / 2 * np.log(s.var())
+
+    for i in range(2):
+        u = U[:, i].numpy()
+        best = profile(warp.c[0, i].item(), warp.d[0, i].item(), u)
+        assert best >= profile(1.0, 0.0, u)
+        assert all(
+            best >= profile(c, d, u)
+            for c in np.exp(np.linspace(-np.log(3), np.log(3), 15))
+            for d in np.linspace(-2, 2, 17)
+        )
