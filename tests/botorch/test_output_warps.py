@@ -9,6 +9,7 @@ import torch
 from scipy import integrate, optimize, stats
 
 from botorch.models.transforms import outcome
+from botorch.posteriors.warped import WarpedPosterior
 from botorch.acquisition.logei import qLogNoisyExpectedImprovement  # noqa: E402
 from botorch.exceptions.errors import BotorchTensorDimensionError, UnsupportedError  # noqa: E402
 from botorch.fit import fit_gpytorch_mll  # noqa: E402
@@ -463,3 +464,23 @@ def test_initialization_is_the_marginal_maximum_likelihood_estimate():
             for c in np.exp(np.linspace(-np.log(3), np.log(3), 15))
             for d in np.linspace(-2, 2, 17)
         )
+
+
+def test_box_cox_then_standardize_posterior_is_a_distribution_in_original_units():
+    """Warp first, Standardize after: the density integrates to the quantile levels, and to 1."""
+    X, Y = skewed_data(30)
+    model = SingleTaskGP(X, Y, outcome_transform=Chain(warp=BoxCox(m=1), std=Standardize(m=1)))
+    fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+    posterior = model.posterior(torch.rand(1, 2, generator=torch.Generator().manual_seed(8)), observation_noise=True)
+    assert isinstance(posterior, WarpedPosterior)
+
+    def density(y):
+        return posterior.density(torch.tensor([[y]])).item()
+
+    levels = torch.tensor([0.1, 0.5, 0.9])
+    quantiles = posterior.quantile(levels).flatten().tolist()
+    for level, quantile in zip(levels.tolist(), quantiles):
+        assert abs(integrate.quad(density, 0, quantile, epsabs=1e-12)[0] - level) < 1e-6
+    assert abs(integrate.quad(density, 0, np.inf, epsabs=1e-12)[0] - 1) < 1e-6
+    mean = integrate.quad(lambda y: y * density(y), 0, np.inf, epsabs=1e-12)[0]
+    assert abs(posterior.mean.item() - mean) < 1e-6 * mean
