@@ -484,3 +484,27 @@ def test_box_cox_then_standardize_posterior_is_a_distribution_in_original_units(
     assert abs(integrate.quad(density, 0, np.inf, epsabs=1e-12)[0] - 1) < 1e-6
     mean = integrate.quad(lambda y: y * density(y), 0, np.inf, epsabs=1e-12)[0]
     assert abs(posterior.mean.item() - mean) < 1e-6 * mean
+
+
+@pytest.mark.parametrize("priors", [False, True], ids=["no priors", "default priors"])
+def test_tanh_priors_bound_the_likelihood_of_a_spike(priors):
+    """A steep step at one training outcome: the loss without priors falls without bound as the slope grows."""
+    X, Y = skewed_data()
+    warp = TanhWarp(m=1, priors=priors)
+    model = SingleTaskGP(X, Y, outcome_transform=Chain(std=Standardize(m=1), warp=warp))
+    mll = ExactMarginalLogLikelihood(model.likelihood, model)
+    at = -model.outcome_transform["std"](Y[:1])[0].item()  # a step at the first outcome (standardized)
+    model.train()
+    losses = []
+    for slope in (1e1, 1e3, 1e5):
+        warp.initialize(raw_a=warp.raw_a_constraint.inverse_transform(torch.full_like(warp.raw_a, 0.05)))
+        warp.initialize(raw_b=warp.raw_b_constraint.inverse_transform(torch.full_like(warp.raw_b, slope)))
+        warp.initialize(raw_c=torch.full_like(warp.raw_c, at))
+        with torch.no_grad():
+            losses.append(-mll(model(*model.train_inputs), model.train_targets).item())
+    if priors:
+        assert losses[0] < losses[1] < losses[2]
+    else:
+        # At the step, T' = 1 + 3 a b: each factor of 100 in the slope gains about log(100) / n in the loss.
+        assert losses[0] > losses[1] > losses[2]
+        assert losses[1] - losses[2] == pytest.approx(math.log(100) / len(Y), rel=0.05)
