@@ -1,4 +1,4 @@
-"""The small library behind `scripts/apply` and `scripts/queue`.
+"""The small library behind `scripts/apply`, `scripts/queue` and `scripts/upstream-tests`.
 
 Pins live in `upstream/<line>.toml`, patch series in `patches/<package>/<version>/`.
 Every failure is raised as `PatchSetError` with a one-line message; the commands
@@ -8,6 +8,7 @@ print it and exit non-zero.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import re
 import shutil
@@ -19,14 +20,19 @@ import tomllib
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from packaging.version import InvalidVersion, Version
+if TYPE_CHECKING:  # imported on use: require() first tells the user how to install it
+    from packaging.version import Version
 
 REPO = Path(__file__).resolve().parent.parent
 UPSTREAM = REPO / "upstream"
 PATCHES = REPO / "patches"
 CACHE = REPO / ".cache"
 PACKAGES = ("botorch", "gpytorch", "linear_operator")
+PIN_FIELDS = ("version", "sdist", "sha256", "revision", "series_sha256")
+# What building a wheel imports (scripts/requirements.txt installs them all).
+BUILD_MODULES = ("packaging", "build", "setuptools", "setuptools_scm", "wheel")
 # Zip timestamps of every wheel we build, so that rebuilds are byte-identical.
 SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01, the earliest time a zip can hold
 
@@ -42,6 +48,7 @@ class Pin:
     sdist: str
     sha256: str
     revision: int
+    series_sha256: str | None = None
 
     @property
     def series_dir(self) -> Path:
@@ -57,6 +64,27 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
+def require(*modules: str) -> None:
+    """Refuse to start, with the install command, if a module the command needs is missing."""
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        raise PatchSetError(
+            f"{sys.executable} lacks the Python module(s) {', '.join(missing)}; install them with: "
+            f"{sys.executable} -m pip install -r {REPO / 'scripts' / 'requirements.txt'}"
+        )
+    if shutil.which("git") is None:
+        raise PatchSetError("git is not on PATH; install git first")
+
+
+def parse_version(text: str) -> Version:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(text)
+    except InvalidVersion:
+        raise PatchSetError(f"'{text}' is not a valid version") from None
+
+
 # --- pins ---------------------------------------------------------------------------
 
 
@@ -64,21 +92,61 @@ def line_names() -> list[str]:
     return sorted(p.stem for p in UPSTREAM.glob("*.toml"))
 
 
-def load_line(line: str) -> tuple[dict[str, Pin], str]:
-    """Return the pins of an upstream line and the torch version it is tested with."""
+def line_file(line: str) -> Path:
     path = UPSTREAM / f"{line}.toml"
     if not path.is_file():
         raise PatchSetError(f"unknown upstream line '{line}'; known lines: {', '.join(line_names())}")
+    return path
+
+
+def load_line(line: str) -> tuple[dict[str, Pin], str]:
+    """Return the pins of an upstream line and the torch version it is tested with."""
+    path = line_file(line)
+    where = path.relative_to(REPO)
     try:
         data = tomllib.loads(path.read_text())
-        pins = {
-            package: Pin(package, table["version"], table["sdist"], table["sha256"], int(table["revision"]))
-            for package, table in data.items()
-            if isinstance(table, dict)
-        }
-        return pins, data["torch"]
-    except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as error:
-        raise PatchSetError(f"{path.relative_to(REPO)}: malformed pin file ({error})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise PatchSetError(f"{where}: not valid TOML ({error})") from None
+    torch = data.pop("torch", None)
+    if not isinstance(torch, str):
+        raise PatchSetError(f'{where}: torch must be a quoted version string (torch = "2.13.0"), got {torch!r}')
+    _check_version(where, "torch", torch)
+    pins = {}
+    for package, table in data.items():
+        if package not in PACKAGES or not isinstance(table, dict):
+            raise PatchSetError(f"{where}: unknown entry '{package}'; expected torch and [{'], ['.join(PACKAGES)}]")
+        pins[package] = _pin(where, package, table)
+    return pins, torch
+
+
+def _pin(where: Path, package: str, table: dict) -> Pin:
+    unknown = sorted(set(table) - set(PIN_FIELDS))
+    if unknown:
+        raise PatchSetError(f"{where}: [{package}] has unknown field(s) {', '.join(unknown)}")
+    missing = [field for field in PIN_FIELDS[:4] if field not in table]
+    if missing:
+        raise PatchSetError(f"{where}: [{package}] lacks {', '.join(missing)}")
+    version, sdist, sha256, revision = (table[field] for field in PIN_FIELDS[:4])
+    digest = table.get("series_sha256")
+    label = f"{where}: [{package}]"
+    if not isinstance(version, str):
+        raise PatchSetError(f'{label} version must be a quoted string (version = "{version}"), got {version!r}')
+    _check_version(where, f"[{package}] version", version)
+    if not isinstance(sdist, str) or not re.match(r"(https|file)://\S+\.(tar\.gz|zip)$", sdist):
+        raise PatchSetError(f"{label} sdist must be an https:// URL of a .tar.gz or .zip, got {sdist!r}")
+    for field, value in (("sha256", sha256), ("series_sha256", digest)):
+        if value is not None and not (isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value)):
+            raise PatchSetError(f"{label} {field} must be 64 lowercase hex digits, got {value!r}")
+    if type(revision) is not int or revision < 1:
+        raise PatchSetError(f"{label} revision must be a whole number >= 1, got {revision!r}")
+    return Pin(package, version, sdist, sha256, revision, digest)
+
+
+def _check_version(where: Path, field: str, text: str) -> None:
+    try:
+        parse_version(text)
+    except PatchSetError:
+        raise PatchSetError(f"{where}: {field} '{text}' is not a valid version") from None
 
 
 def all_pins() -> list[Pin]:
@@ -87,16 +155,40 @@ def all_pins() -> list[Pin]:
 
 def find_pin(package: str, version: str) -> Pin:
     """The pin of a package version; equal versions match ("1.13.0" is "1.13")."""
+    wanted = parse_version(version)
     pins = [pin for pin in all_pins() if pin.package == package]
-    try:
-        wanted = Version(version)
-    except InvalidVersion:
-        raise PatchSetError(f"'{version}' is not a valid version") from None
     for pin in pins:
-        if Version(pin.version) == wanted:
+        if parse_version(pin.version) == wanted:
             return pin
     known = ", ".join(sorted({pin.version for pin in pins})) or "none"
     raise PatchSetError(f"{package} {version} is not a pinned upstream version; known versions: {known}")
+
+
+def set_pin_fields(package: str, version: str, revision: int, series_sha256: str | None) -> list[Path]:
+    """Rewrite revision and series_sha256 of every pin of `package` `version`; returns the files changed."""
+    changed = []
+    for line in line_names():
+        pins = load_line(line)[0]
+        if package in pins and pins[package].version == version:
+            path = UPSTREAM / f"{line}.toml"
+            path.write_text(_with_fields(path.read_text(), package, revision, series_sha256))
+            changed.append(path)
+    return changed
+
+
+def _with_fields(text: str, package: str, revision: int, series_sha256: str | None) -> str:
+    lines = text.splitlines(keepends=True)
+    start = lines.index(f"[{package}]\n")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("[")), len(lines))
+    table = [line for line in lines[start:end] if not line.startswith(("revision", "series_sha256"))]
+    while table and not table[-1].strip():
+        table.pop()
+    table.append(f"revision = {revision}\n")
+    if series_sha256:
+        table.append(f'series_sha256 = "{series_sha256}"\n')
+    if end < len(lines):
+        table.append("\n")
+    return "".join(lines[:start] + table + lines[end:])
 
 
 # --- series ---------------------------------------------------------------------------
@@ -115,8 +207,30 @@ def series(pin: Pin) -> list[Path]:
     return patches
 
 
+def series_digest(patches: list[Path]) -> str | None:
+    """sha256 over the names and bytes of a series, in order; None for no series."""
+    if not patches:
+        return None
+    digest = hashlib.sha256()
+    for patch in patches:
+        digest.update(patch.name.encode() + b"\0" + patch.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def check_series_digest(pin: Pin) -> None:
+    """A series that changed since its revision was bumped would give two builds one version."""
+    actual = series_digest(series(pin))
+    if actual != pin.series_sha256:
+        where = pin.series_dir.relative_to(REPO)
+        raise PatchSetError(
+            f"{where} does not match series_sha256 of its pin (revision {pin.revision}); bump revision and set "
+            f'series_sha256 = "{actual}" in upstream/ (scripts/queue export does both)'
+        )
+
+
 def _git_apply(tree: Path, patches: list[Path], *flags: str) -> subprocess.CompletedProcess:
-    # One input stream: git apply is atomic per input, and sees the earlier patches' changes.
+    # One input stream, always in series order: git apply is atomic per input, sees the
+    # earlier patches' changes, and with -R undoes the stream from its last patch back.
     stream = "".join(patch.read_text() for patch in patches)
     # The ceiling keeps git from treating an enclosing repository (ours, or a user's
     # monorepo around a vendored copy) as the root that patch paths are relative to.
@@ -133,12 +247,15 @@ def _first_error(result: subprocess.CompletedProcess) -> str:
 
 
 def _failing_patch(tree: Path, patches: list[Path], reverse: bool) -> str:
-    """Name the first patch of the series that does not apply, and why."""
+    """Name the first patch that does not apply (removing: the first from the end), and why."""
     for count in range(1, len(patches) + 1):
-        prefix = patches[:count]
-        result = _git_apply(tree, prefix[::-1] if reverse else prefix, "--check", *(["-R"] if reverse else []))
+        if reverse:
+            part, culprit = patches[-count:], patches[-count]
+        else:
+            part, culprit = patches[:count], patches[count - 1]
+        result = _git_apply(tree, part, "--check", *(["-R"] if reverse else []))
         if result.returncode != 0:
-            return f"{patches[count - 1].name} does not apply: {_first_error(result)}"
+            return f"{culprit.name} does not {'reverse' if reverse else 'apply'}: {_first_error(result)}"
     return "the series does not apply"
 
 
@@ -146,15 +263,16 @@ def series_state(tree: Path, patches: list[Path]) -> str:
     """'unapplied', 'applied', or raise naming the first patch that applies neither way."""
     if _git_apply(tree, patches, "--check").returncode == 0:
         return "unapplied"
-    if _git_apply(tree, patches[::-1], "--check", "-R").returncode == 0:
+    if _git_apply(tree, patches, "--check", "-R").returncode == 0:
         return "applied"
-    raise PatchSetError(f"{tree}: {_failing_patch(tree, patches, reverse=False)}")
+    # Neither: name the culprit of the direction the tree is in (patched if the first patch is).
+    looks_applied = _git_apply(tree, patches[:1], "--check").returncode != 0
+    raise PatchSetError(f"{tree}: {_failing_patch(tree, patches, reverse=looks_applied)}")
 
 
 def apply_series(tree: Path, patches: list[Path], reverse: bool = False) -> None:
     """Apply (or remove) a whole series; git apply is atomic, so a failure changes nothing."""
-    ordered = patches[::-1] if reverse else patches
-    result = _git_apply(tree, ordered, *(["-R"] if reverse else []))
+    result = _git_apply(tree, patches, *(["-R"] if reverse else []))
     if result.returncode != 0:
         raise PatchSetError(f"{tree}: {_failing_patch(tree, patches, reverse)}")
 
@@ -248,7 +366,7 @@ def _stamp_version(tree: Path, package: str, version: str) -> None:
 
 
 def build_wheel(pin: Pin, outdir: Path) -> Path:
-    """Build the wheel of a pinned package with its series applied; returns the wheel path."""
+    """Build the wheel of a pinned package with its series applied into `outdir`; returns its path."""
     patches = series(pin)
     version = pin.patched_version if patches else pin.version
     with tempfile.TemporaryDirectory(prefix=f"{pin.package}-") as scratch:
@@ -272,10 +390,17 @@ def build_wheel(pin: Pin, outdir: Path) -> Path:
         expected = f"{pin.package}-{version}-"
         if not wheels[0].name.startswith(expected):
             raise PatchSetError(f"built {wheels[0].name}, expected a wheel named {expected}*")
-        outdir.mkdir(parents=True, exist_ok=True)
-        for stale in outdir.glob(f"{pin.package}-*.whl"):  # an older revision would clash on install
-            stale.unlink()
         return Path(shutil.copy2(wheels[0], outdir / wheels[0].name))
+
+
+def replace_dir(new: Path, target: Path) -> None:
+    """Put a finished folder in place of `target` whole (the old one is removed only afterwards)."""
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    new.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _last_line(result: subprocess.CompletedProcess) -> str:

@@ -2,6 +2,7 @@
 
 import hashlib
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -135,28 +136,188 @@ def test_unknown_line(repo_copy: Path) -> None:
 def test_wheels_are_versioned_and_byte_identical(repo_copy: Path) -> None:
     result = run(repo_copy, "apply", "--line", "all")
     assert result.returncode == 0, result.stderr
+    current = patchset.load_line("current")[0]
+    botorch, gpytorch = current["botorch"].patched_version, current["gpytorch"].patched_version
     wheels = sorted((repo_copy / "dist").rglob("*.whl"))
     assert [str(wheel.relative_to(repo_copy / "dist")) for wheel in wheels] == [
-        "current/botorch-0.18.1+patched.2-py3-none-any.whl",
-        "current/gpytorch-1.15.2+patched.1-py3-none-any.whl",
-        "legacy/botorch-0.12.0+patched.2-py3-none-any.whl",
-        "legacy/gpytorch-1.13+patched.1-py3-none-any.whl",
+        f"current/botorch-{botorch}-py3-none-any.whl",
+        f"current/gpytorch-{gpytorch}-py3-none-any.whl",
+        f"legacy/botorch-{patchset.find_pin('botorch', '0.12.0').patched_version}-py3-none-any.whl",
+        f"legacy/gpytorch-{patchset.find_pin('gpytorch', '1.13').patched_version}-py3-none-any.whl",
     ]
     with zipfile.ZipFile(wheels[0]) as wheel:
-        assert "__version__ = version = '0.18.1+patched.2'" in wheel.read("botorch/version.py").decode()
+        assert f"__version__ = version = '{botorch}'" in wheel.read("botorch/version.py").decode()
     with zipfile.ZipFile(wheels[1]) as wheel:
-        assert "__version__ = version = '1.15.2+patched.1'" in wheel.read("gpytorch/version.py").decode()
+        assert f"__version__ = version = '{gpytorch}'" in wheel.read("gpytorch/version.py").decode()
         assert "_detach_for_tracing" in wheel.read(PATCHED_FILE).decode()
+    packages = [f"botorch=={botorch}", f"gpytorch=={gpytorch}", "linear_operator==0.6.1"]
     requirements = (repo_copy / "dist" / "current" / "requirements.txt").read_text().splitlines()
-    assert requirements[1:] == [
+    assert [line for line in requirements if not line.startswith("#")] == ["--find-links .", "torch==2.13.0", *packages]
+    assert "CUDA build" in requirements[1]
+    cpu = (repo_copy / "dist" / "current" / "requirements-cpu.txt").read_text().splitlines()
+    assert [line for line in cpu if not line.startswith("#")] == [
         "--find-links .",
-        "torch==2.13.0",
-        "botorch==0.18.1+patched.2",
-        "gpytorch==1.15.2+patched.1",
-        "linear_operator==0.6.1",
+        "--extra-index-url https://download.pytorch.org/whl/cpu",
+        "torch==2.13.0+cpu",
+        *packages,
     ]
 
     first = {wheel.name: wheel.read_bytes() for wheel in wheels}
     (repo_copy / "dist" / "legacy" / "botorch-0.12.0+patched.0-py3-none-any.whl").write_bytes(b"older revision")
     assert run(repo_copy, "apply", "--line", "all").returncode == 0
     assert {wheel.name: wheel.read_bytes() for wheel in sorted((repo_copy / "dist").rglob("*.whl"))} == first
+
+
+def test_failed_build_leaves_dist_as_it_was(repo_copy: Path) -> None:
+    """A bad hash in any line stops the build before dist/ changes."""
+    (repo_copy / "dist" / "current").mkdir(parents=True)
+    (repo_copy / "dist" / "current" / "botorch-0.18.1+patched.1-py3-none-any.whl").write_bytes(b"earlier build")
+    before = snapshot(repo_copy / "dist")
+    pins = repo_copy / "upstream" / "legacy.toml"
+    sha = patchset.find_pin("linear_operator", "0.5.3").sha256
+    pins.write_text(pins.read_text().replace(sha, "0" * 64))
+    result = run(repo_copy, "apply", "--line", "all")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: linear_operator-0.5.3.tar.gz: sha256 {sha} does not match the pin {'0' * 64}; the download was deleted"
+    ]
+    assert snapshot(repo_copy / "dist") == before
+    assert [path.name for path in (repo_copy / "dist").iterdir()] == ["current"]  # no scratch folder left
+
+
+def test_changed_series_without_a_new_revision_is_refused(repo_copy: Path) -> None:
+    patch = repo_copy / "patches" / "botorch" / "0.18.1" / "0002-Standardize-untransform-without-fixed-sizes.patch"
+    patch.write_text(patch.read_text().replace("Eager results", "Eager  results", 1))
+    result = run(repo_copy, "apply", "--line", "current")
+    assert result.returncode == 1
+    message = result.stderr.strip()
+    assert message.startswith("error: patches/botorch/0.18.1 does not match series_sha256 of its pin (revision ")
+    assert f'series_sha256 = "{patchset.series_digest(sorted_series(patch.parent))}"' in message
+    assert not (repo_copy / "dist" / "current").exists()
+
+
+def sorted_series(series_dir: Path) -> list[Path]:
+    return [series_dir / name for name in (series_dir / "series").read_text().split()]
+
+
+def test_every_series_matches_the_digest_recorded_with_its_revision() -> None:
+    """Changing a series without bumping its revision (scripts/queue export does it) fails here."""
+    for pin in patchset.all_pins():
+        patchset.check_series_digest(pin)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--check", "--reverse"], "argument --reverse: not allowed with argument --check"),
+        (["--line", "legacy"], "--line builds wheels and --target patches a checkout; give one of them"),
+    ],
+)
+def test_conflicting_options_are_refused(repo_copy: Path, checkout: Path, args: list[str], message: str) -> None:
+    result = run(repo_copy, "apply", "--target", checkout, *args)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].endswith(message)
+
+
+def test_a_file_as_target(repo_copy: Path, checkout: Path) -> None:
+    result = run(repo_copy, "apply", "--target", checkout / "setup.py")
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip() == f"error: {checkout / 'setup.py'}: is a file; --target takes the folder of a checkout"
+    )
+
+
+def test_missing_requirements_are_named_before_any_work(repo_copy: Path, tmp_path: Path) -> None:
+    venv = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    for args, missing in (
+        (["apply", "--line", "current"], "packaging, build, setuptools, setuptools_scm, wheel"),
+        (["apply", "--target", tmp_path], "packaging"),
+        (["queue", "edit", "gpytorch", "1.13"], "packaging"),
+    ):
+        result = subprocess.run([python, repo_copy / "scripts" / args[0], *args[1:]], capture_output=True, text=True)
+        assert result.returncode == 1
+        assert result.stderr.strip() == (
+            f"error: {python} lacks the Python module(s) {missing}; install them with: "
+            f"{python} -m pip install -r {repo_copy / 'scripts' / 'requirements.txt'}"
+        )
+    assert not (repo_copy / "dist").exists() and not (repo_copy / "work").exists()
+
+
+# --- multi-patch series (every BoTorch series), on an unpacked sdist and on a git clone at the tag ------
+
+
+def botorch_tree(tmp_path: Path, version: str, kind: str) -> Path:
+    tree = patchset.unpack_sdist(patchset.find_pin("botorch", version), tmp_path / "vendor")
+    if kind == "git":
+        (tree / "PKG-INFO").unlink()
+        git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+        subprocess.run([*git, "init", "-q"], cwd=tree, check=True)
+        subprocess.run([*git, "add", "-A"], cwd=tree, check=True)
+        subprocess.run([*git, "commit", "-qm", "upstream"], cwd=tree, check=True)
+        subprocess.run([*git, "tag", f"v{version}"], cwd=tree, check=True)
+    return tree
+
+
+BOTORCH_TREES = [(version, kind) for version in ("0.18.1", "0.12.0") for kind in ("sdist", "git")]
+
+
+@pytest.mark.parametrize("version, kind", BOTORCH_TREES)
+def test_botorch_series_reapply_check_reverse(repo_copy: Path, tmp_path: Path, version: str, kind: str) -> None:
+    tree = botorch_tree(tmp_path, version, kind)
+    pristine = snapshot(tree)
+    label = f"botorch {version} series ({len(patchset.series(patchset.find_pin('botorch', version)))} patch(es))"
+
+    result = run(repo_copy, "apply", "--target", tree)
+    assert result.stdout.strip() == f"{tree}: applied {label}", result.stderr
+    patched = snapshot(tree)
+    assert patched != pristine
+    for args, said in (
+        ([], "is already applied; nothing to do"),
+        (["--check"], "is applied"),
+    ):
+        result = run(repo_copy, "apply", "--target", tree, *args)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == f"{tree}: {label} {said}"
+        assert snapshot(tree) == patched
+
+    result = run(repo_copy, "apply", "--target", tree, "--reverse")
+    assert result.stdout.strip() == f"{tree}: removed {label}", result.stderr
+    assert snapshot(tree) == pristine
+    result = run(repo_copy, "apply", "--target", tree, "--reverse")
+    assert result.stdout.strip() == f"{tree}: {label} is not applied; nothing to do"
+
+
+@pytest.mark.parametrize("version, kind", BOTORCH_TREES)
+def test_botorch_tree_untouched_when_a_middle_patch_fails(
+    repo_copy: Path, tmp_path: Path, version: str, kind: str
+) -> None:
+    """A local edit conflicts with the third patch: neither applying nor removing may leave part of the series."""
+    tree = botorch_tree(tmp_path, version, kind)
+    third = patchset.series(patchset.find_pin("botorch", version))[2]
+    touched, line = "botorch/models/gpytorch.py", "mvns = [p.distribution for p in posterior.posteriors]"
+    assert f" {line}" in third.read_text()
+
+    def edit_locally() -> dict[str, bytes]:
+        path = tree / touched
+        assert path.read_text().count(line) == 1
+        path.write_text(path.read_text().replace(line, line + "  # a local change"))
+        return snapshot(tree)
+
+    before = edit_locally()
+    for flags in ([], ["--check"]):
+        result = run(repo_copy, "apply", "--target", tree, *flags)
+        assert result.returncode == 1
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert f"{third.name} does not apply: patch failed: {touched}" in result.stderr
+        assert snapshot(tree) == before
+
+    (tree / touched).write_text((tree / touched).read_text().replace("  # a local change", ""))
+    assert run(repo_copy, "apply", "--target", tree).returncode == 0
+    before = edit_locally()
+    result = run(repo_copy, "apply", "--target", tree, "--reverse")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert f"{third.name} does not reverse: patch failed: {touched}" in result.stderr
+    assert snapshot(tree) == before

@@ -1,6 +1,8 @@
 """scripts/queue: a series as git commits, and back."""
 
+import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 from conftest import run
@@ -60,3 +62,106 @@ def test_unknown_version(repo_copy: Path) -> None:
     assert result.stderr.strip() == (
         "error: botorch 0.1 is not a pinned upstream version; known versions: 0.12.0, 0.18.1"
     )
+
+
+def test_export_refuses_during_an_interactive_rebase(repo_copy: Path) -> None:
+    """Stopped at an 'edit' step of the README's rebase, HEAD is not the queue's tip: export must not run."""
+    assert run(repo_copy, "queue", "edit", "botorch", "0.18.1").returncode == 0
+    tree = repo_copy / "work" / "botorch-0.18.1"
+    series_dir = repo_copy / "patches" / "botorch" / "0.18.1"
+    before = {path.name: path.read_bytes() for path in series_dir.iterdir()}
+    editor = "sed -i '3s/^pick/edit/'"  # stop after the third patch
+    git(tree, "-c", f"sequence.editor={editor}", "rebase", "-qi", "upstream")
+    result = run(repo_copy, "queue", "export", "botorch", "0.18.1")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: work/botorch-0.18.1: a rebase is in progress; finish or abort it first"
+    assert {path.name: path.read_bytes() for path in series_dir.iterdir()} == before
+
+    git(tree, "rebase", "--abort")
+    git(tree, "checkout", "-q", "HEAD~2")  # detached, three patches short
+    result = run(repo_copy, "queue", "export", "botorch", "0.18.1")
+    assert result.returncode == 1
+    assert "HEAD is not on branch 'queue'" in result.stderr
+    git(tree, "checkout", "-q", "-b", "side")
+    git(tree, "commit", "-q", "--allow-empty", "-m", "Side work")
+    git(tree, "checkout", "-q", "queue")
+    result = run(repo_copy, "queue", "export", "botorch", "0.18.1")
+    assert result.returncode == 1
+    assert "1 commit(s) on other branches or tags are not on 'queue'" in result.stderr
+    assert {path.name: path.read_bytes() for path in series_dir.iterdir()} == before
+
+
+def test_export_refuses_untracked_files_and_says_what_it_removes(repo_copy: Path) -> None:
+    assert run(repo_copy, "queue", "edit", "botorch", "0.18.1").returncode == 0
+    tree = repo_copy / "work" / "botorch-0.18.1"
+    (tree / "botorch" / "models" / "new_module.py").write_text("VALUE = 1\n")
+    (tree / "botorch" / "__pycache__").mkdir(exist_ok=True)
+    (tree / "botorch" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"ignored")
+    result = run(repo_copy, "queue", "export", "botorch", "0.18.1")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: work/botorch-0.18.1 has untracked files (botorch/models/new_module.py); "
+        "git add and commit, or delete them"
+    )
+    (tree / "botorch" / "models" / "new_module.py").unlink()
+
+    git(tree, "reset", "-q", "--hard", "HEAD~1")  # drop the last patch
+    result = run(repo_copy, "queue", "export", "botorch", "0.18.1")
+    assert result.returncode == 0, result.stderr
+    assert "removed patches/botorch/0.18.1/0006-Add-output-warps-and-warped-posteriors.patch" in result.stdout
+    assert len((repo_copy / "patches" / "botorch" / "0.18.1" / "series").read_text().splitlines()) == 5
+
+
+def test_export_of_a_changed_series_bumps_its_revision(repo_copy: Path) -> None:
+    before = pin_table(repo_copy, "legacy", "gpytorch")
+    assert run(repo_copy, "queue", "edit", "gpytorch", "1.13").returncode == 0
+    tree = repo_copy / "work" / "gpytorch-1.13"
+    result = run(repo_copy, "queue", "export", "gpytorch", "1.13")
+    assert "revision" not in result.stdout  # unchanged: no bump
+    (tree / "gpytorch" / "__init__.py").write_text((tree / "gpytorch" / "__init__.py").read_text() + "# note\n")
+    git(tree, "commit", "-qam", "Add a note")
+    result = run(repo_copy, "queue", "export", "gpytorch", "1.13")
+    assert result.returncode == 0, result.stderr
+    assert f"upstream/legacy.toml: gpytorch revision {before['revision']} -> {before['revision'] + 1}" in result.stdout
+    after = pin_table(repo_copy, "legacy", "gpytorch")
+    assert after == {**before, "revision": before["revision"] + 1, "series_sha256": after["series_sha256"]}
+    assert after["series_sha256"] != before["series_sha256"]
+    assert run(repo_copy, "apply", "--line", "legacy").returncode == 0  # the digest check passes
+
+
+def test_port_a_series_to_another_upstream_version(repo_copy: Path) -> None:
+    """botorch 0.12.0's series onto 0.18.1: three-way merges, a clear stop at a conflict, then export."""
+    shutil.rmtree(repo_copy / "patches" / "botorch" / "0.18.1")
+    result = run(repo_copy, "queue", "port", "botorch", "0.12.0", "0.18.1")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: work/botorch-0.18.1: ported 0 of 6 patch(es); 'Build traced multi-output posteriors as a batch' "
+        "conflicts in botorch/models/gpytorch.py: resolve, git add, git cherry-pick --continue, "
+        "then scripts/queue export botorch 0.18.1"
+    )
+    tree = repo_copy / "work" / "botorch-0.18.1"
+    assert "a cherry-pick is in progress" in run(repo_copy, "queue", "export", "botorch", "0.18.1").stderr
+
+    # Upstream 0.13 has the first patch: skip it. The second merges cleanly although its context moved.
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "cherry-pick", "--skip"], cwd=tree)
+    assert git(tree, "log", "--format=%s", "upstream..HEAD").splitlines() == [
+        "Standardize: untransform without fixed sizes"
+    ]
+    git(tree, "cherry-pick", "--quit")
+    git(tree, "reset", "-q", "--hard")
+    result = run(repo_copy, "queue", "export", "botorch", "0.18.1")
+    assert result.returncode == 0, result.stderr
+    series_dir = repo_copy / "patches" / "botorch" / "0.18.1"
+    assert (series_dir / "series").read_text() == "0001-Standardize-untransform-without-fixed-sizes.patch\n"
+    assert run(repo_copy, "apply", "--line", "current").returncode == 0
+
+
+def test_port_refuses_a_version_that_has_a_series(repo_copy: Path) -> None:
+    result = run(repo_copy, "queue", "port", "gpytorch", "1.13", "1.15.2")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: patches/gpytorch/1.15.2 already has a series; port only into a new version"
+
+
+def pin_table(repo: Path, line: str, package: str) -> dict:
+    """A package's pin as the repository copy has it now."""
+    return tomllib.loads((repo / "upstream" / f"{line}.toml").read_text())[package]
