@@ -235,6 +235,8 @@ def _git_apply(tree: Path, patches: list[Path], *flags: str) -> subprocess.Compl
     # The ceiling keeps git from treating an enclosing repository (ours, or a user's
     # monorepo around a vendored copy) as the root that patch paths are relative to.
     env = dict(os.environ, GIT_CEILING_DIRECTORIES=str(tree.resolve().parent))
+    if not (tree / "test").is_dir():  # an sdist without upstream's tests (BoTorch's): the code changes only
+        flags = (*flags, "--exclude=test/*")
     command = ["git", "apply", *flags, "-"]
     return subprocess.run(command, cwd=tree, env=env, input=stream, capture_output=True, text=True)
 

@@ -5,7 +5,7 @@ import subprocess
 import tomllib
 from pathlib import Path
 
-from conftest import run
+from conftest import patchset, run
 
 
 def git(tree: Path, *args: str) -> str:
@@ -165,3 +165,40 @@ def test_port_refuses_a_version_that_has_a_series(repo_copy: Path) -> None:
 def pin_table(repo: Path, line: str, package: str) -> dict:
     """A package's pin as the repository copy has it now."""
     return tomllib.loads((repo / "upstream" / f"{line}.toml").read_text())[package]
+
+
+def test_patches_carry_upstream_tests_that_sdists_lack(repo_copy: Path, tmp_path: Path) -> None:
+    """BoTorch's sdist has no test/: the queue takes it from an upstream git repository at the tag;
+    the exported patch applies to a git checkout with its test, and to the sdist without it."""
+    upstream_git = patchset.unpack_sdist(patchset.find_pin("botorch", "0.18.1"), tmp_path / "upstream-git")
+    (upstream_git / "test").mkdir()
+    (upstream_git / "test" / "test_version.py").write_text("def test_version():\n    pass\n")
+    git(upstream_git, "init", "-q")
+    git(upstream_git, "add", "-A")
+    git(upstream_git, "commit", "-qm", "v0.18.1")
+    git(upstream_git, "tag", "v0.18.1")
+    (upstream_git / "test" / "test_version.py").write_text("changed after the tag\n")
+
+    result = run(repo_copy, "queue", "edit", "botorch", "0.18.1", "--tests-from", upstream_git)
+    assert result.returncode == 0, result.stderr
+    tree = repo_copy / "work" / "botorch-0.18.1"
+    assert (tree / "test" / "test_version.py").read_text() == "def test_version():\n    pass\n"  # at the tag
+    (tree / "test" / "test_version.py").write_text("def test_version():\n    assert True\n")
+    git(tree, "commit", "-qam", "Test the version")
+    assert run(repo_copy, "queue", "export", "botorch", "0.18.1").returncode == 0
+    shutil.rmtree(tree)
+
+    result = run(repo_copy, "queue", "edit", "botorch", "0.18.1")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: patches/botorch/0.18.1/0007-Test-the-version.patch changes upstream's test/, which this sdist lacks; "
+        "pass --tests-from an upstream git clone (or a checkout at this version)"
+    )
+    git(upstream_git, "reset", "-q", "--hard", "v0.18.1")
+    assert run(repo_copy, "apply", "--target", upstream_git).returncode == 0
+    assert (upstream_git / "test" / "test_version.py").read_text() == "def test_version():\n    assert True\n"
+    sdist_tree = patchset.unpack_sdist(patchset.find_pin("botorch", "0.18.1"), tmp_path / "vendor")
+    result = run(repo_copy, "apply", "--target", sdist_tree)
+    assert result.returncode == 0, result.stderr
+    assert not (sdist_tree / "test").exists()
+    assert "applied botorch 0.18.1 series (7 patch(es))" in result.stdout
