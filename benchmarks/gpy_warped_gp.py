@@ -16,10 +16,13 @@ from warping_data import datasets, SEEDS, split
 
 def main() -> None:
     print(f"{'dataset':>10} {'model':>12} | {'test NLPD':>9} {'+- s.e.':>7} | {'fit seconds':>11}")
-    selected = sys.argv[1:]  # default: all datasets
-    for name, (X_all, y_all, n_train) in datasets().items():
-        if selected and name not in selected:
-            continue
+    data = datasets()
+    selected = sys.argv[1:] or list(data)  # default: all datasets
+    unknown = sorted(set(selected) - set(data))
+    if unknown:
+        sys.exit(f"error: unknown dataset(s) {', '.join(unknown)}; known: {', '.join(data)}")
+    for name in selected:
+        X_all, y_all, n_train = data[name]
         nlpd, seconds = [], []
         for seed in SEEDS:
             train, test = split(len(y_all), n_train, seed)
