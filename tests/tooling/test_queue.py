@@ -202,3 +202,20 @@ def test_patches_carry_upstream_tests_that_sdists_lack(repo_copy: Path, tmp_path
     assert result.returncode == 0, result.stderr
     assert not (sdist_tree / "test").exists()
     assert "applied botorch 0.18.1 series (7 patch(es))" in result.stdout
+
+
+def test_second_export_before_a_commit_does_not_bump_again(repo_copy: Path) -> None:
+    """In a git checkout of this repository, one uncommitted change of a series is one revision."""
+    git(repo_copy, "init", "-q")
+    git(repo_copy, "add", "-A")
+    git(repo_copy, "commit", "-qm", "state")
+    before = pin_table(repo_copy, "legacy", "gpytorch")["revision"]
+    assert run(repo_copy, "queue", "edit", "gpytorch", "1.13").returncode == 0
+    tree = repo_copy / "work" / "gpytorch-1.13"
+    for note in ("# one\n", "# two\n"):
+        (tree / "gpytorch" / "__init__.py").write_text((tree / "gpytorch" / "__init__.py").read_text() + note)
+        git(tree, "commit", "-qam", f"Add a note {note.strip()}")
+        assert run(repo_copy, "queue", "export", "gpytorch", "1.13").returncode == 0
+    after = pin_table(repo_copy, "legacy", "gpytorch")
+    assert after["revision"] == before + 1
+    assert run(repo_copy, "apply", "--line", "legacy").returncode == 0
