@@ -114,10 +114,8 @@ def test_traced_fantasy_model_matches_eager(built_in_trace_mode, no_grad, fast_p
     ), gpytorch.settings.trace_mode():
         if built_in_trace_mode:
             fantasy_model = fantasize(model, batch)
-        # With gradients enabled, GPyTorch 1.14+ graphs differ between two traces in their module scope names
-        # (shared constraint transforms), which trips torch.jit.trace's own check even without fantasies; the
-        # comparison with the eager model below is the stronger check.
-        traced = trace(fantasy_model, check=no_grad)
+        # torch.jit.trace's own check (it traces again without gradients) as well as the comparison with eager
+        traced = trace(fantasy_model, check=True)
         assert_matches_eager(traced, fantasy_model)
 
 
