@@ -248,8 +248,8 @@ def _first_error(result: subprocess.CompletedProcess) -> str:
     return result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "unknown git apply failure"
 
 
-def _failing_patch(tree: Path, patches: list[Path], reverse: bool) -> str:
-    """Name the first patch that does not apply (removing: the first from the end), and why."""
+def _failing_patch(tree: Path, patches: list[Path], reverse: bool) -> tuple[int, str]:
+    """How many patches apply (removing: from the end), and why the next one does not."""
     for count in range(1, len(patches) + 1):
         if reverse:
             part, culprit = patches[-count:], patches[-count]
@@ -257,8 +257,8 @@ def _failing_patch(tree: Path, patches: list[Path], reverse: bool) -> str:
             part, culprit = patches[:count], patches[count - 1]
         result = _git_apply(tree, part, "--check", *(["-R"] if reverse else []))
         if result.returncode != 0:
-            return f"{culprit.name} does not {'reverse' if reverse else 'apply'}: {_first_error(result)}"
-    return "the series does not apply"
+            return count - 1, f"{culprit.name} does not {'reverse' if reverse else 'apply'}: {_first_error(result)}"
+    return len(patches), "the series does not apply"
 
 
 def series_state(tree: Path, patches: list[Path]) -> str:
@@ -267,16 +267,16 @@ def series_state(tree: Path, patches: list[Path]) -> str:
         return "unapplied"
     if _git_apply(tree, patches, "--check", "-R").returncode == 0:
         return "applied"
-    # Neither: name the culprit of the direction the tree is in (patched if the first patch is).
-    looks_applied = _git_apply(tree, patches[:1], "--check").returncode != 0
-    raise PatchSetError(f"{tree}: {_failing_patch(tree, patches, reverse=looks_applied)}")
+    # Neither: the tree is closer to the direction in which more of the series goes through.
+    forward, reverse = _failing_patch(tree, patches, False), _failing_patch(tree, patches, True)
+    raise PatchSetError(f"{tree}: {(reverse if reverse[0] > forward[0] else forward)[1]}")
 
 
 def apply_series(tree: Path, patches: list[Path], reverse: bool = False) -> None:
     """Apply (or remove) a whole series; git apply is atomic, so a failure changes nothing."""
     result = _git_apply(tree, patches, *(["-R"] if reverse else []))
     if result.returncode != 0:
-        raise PatchSetError(f"{tree}: {_failing_patch(tree, patches, reverse)}")
+        raise PatchSetError(f"{tree}: {_failing_patch(tree, patches, reverse)[1]}")
 
 
 # --- checkouts ------------------------------------------------------------------------

@@ -20,8 +20,8 @@ def test_edit_then_export_unchanged_is_byte_identical(repo_copy: Path) -> None:
     result = run(repo_copy, "queue", "edit", "gpytorch", "1.15.2")
     assert result.returncode == 0, result.stderr
     tree = repo_copy / "work" / "gpytorch-1.15.2"
-    subjects = git(tree, "log", "--format=%s", "upstream..HEAD").splitlines()
-    assert subjects == ["Detach fantasy caches only for tracing"]
+    subjects = git(tree, "log", "--reverse", "--format=%s", "upstream..HEAD").splitlines()
+    assert subjects == [subject(patch) for patch in patchset.series(patchset.find_pin("gpytorch", "1.15.2"))]
 
     result = run(repo_copy, "queue", "export", "gpytorch", "1.15.2")
     assert result.returncode == 0, result.stderr
@@ -36,11 +36,9 @@ def test_new_commit_becomes_a_new_patch(repo_copy: Path) -> None:
 
     assert run(repo_copy, "queue", "export", "gpytorch", "1.15.2").returncode == 0
     series_dir = repo_copy / "patches" / "gpytorch" / "1.15.2"
-    assert (series_dir / "series").read_text().splitlines() == [
-        "0001-Detach-fantasy-caches-only-for-tracing.patch",
-        "0002-Add-a-note.patch",
-    ]
-    assert "Forwarded: not-needed" in (series_dir / "0002-Add-a-note.patch").read_text()
+    before = [patch.name for patch in patchset.series(patchset.find_pin("gpytorch", "1.15.2"))]
+    assert (series_dir / "series").read_text().splitlines() == [*before, f"{len(before) + 1:04d}-Add-a-note.patch"]
+    assert "Forwarded: not-needed" in (series_dir / f"{len(before) + 1:04d}-Add-a-note.patch").read_text()
 
 
 def test_edit_refuses_to_overwrite_and_export_refuses_dirty_tree(repo_copy: Path) -> None:
@@ -219,3 +217,7 @@ def test_second_export_before_a_commit_does_not_bump_again(repo_copy: Path) -> N
     after = pin_table(repo_copy, "legacy", "gpytorch")
     assert after["revision"] == before + 1
     assert run(repo_copy, "apply", "--line", "legacy").returncode == 0
+
+
+def subject(patch: Path) -> str:
+    return next(line for line in patch.read_text().splitlines() if line.startswith("Subject: ")).split("] ", 1)[1]
