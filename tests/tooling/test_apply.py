@@ -139,10 +139,12 @@ def test_wheels_are_versioned_and_byte_identical(repo_copy: Path) -> None:
     assert result.returncode == 0, result.stderr
     current = patchset.load_line("current")[0]
     botorch, gpytorch = current["botorch"].patched_version, current["gpytorch"].patched_version
+    linear_operator = current["linear_operator"].patched_version
     wheels = sorted((repo_copy / "dist").rglob("*.whl"))
     assert [str(wheel.relative_to(repo_copy / "dist")) for wheel in wheels] == [
         f"current/botorch-{botorch}-py3-none-any.whl",
         f"current/gpytorch-{gpytorch}-py3-none-any.whl",
+        f"current/linear_operator-{linear_operator}-py3-none-any.whl",
         f"legacy/botorch-{patchset.find_pin('botorch', '0.12.0').patched_version}-py3-none-any.whl",
         f"legacy/gpytorch-{patchset.find_pin('gpytorch', '1.13').patched_version}-py3-none-any.whl",
     ]
@@ -151,7 +153,10 @@ def test_wheels_are_versioned_and_byte_identical(repo_copy: Path) -> None:
     with zipfile.ZipFile(wheels[1]) as wheel:
         assert f"__version__ = version = '{gpytorch}'" in wheel.read("gpytorch/version.py").decode()
         assert "_detach_for_tracing" in wheel.read(PATCHED_FILE).decode()
-    packages = [f"botorch=={botorch}", f"gpytorch=={gpytorch}", "linear_operator==0.6.1"]
+    with zipfile.ZipFile(wheels[2]) as wheel:
+        assert f"__version__ = version = '{linear_operator}'" in wheel.read("linear_operator/version.py").decode()
+        assert "def _getitem(" in wheel.read("linear_operator/operators/block_diag_linear_operator.py").decode()
+    packages = [f"botorch=={botorch}", f"gpytorch=={gpytorch}", f"linear_operator=={linear_operator}"]
     requirements = (repo_copy / "dist" / "current" / "requirements.txt").read_text().splitlines()
     assert [line for line in requirements if not line.startswith("#")] == ["--find-links .", "torch==2.13.0", *packages]
     assert "CUDA build" in requirements[1]
