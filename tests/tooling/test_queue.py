@@ -130,12 +130,26 @@ def test_export_of_a_changed_series_bumps_its_revision(repo_copy: Path) -> None:
 def test_port_a_series_to_another_upstream_version(repo_copy: Path) -> None:
     """botorch 0.12.0's series onto 0.18.1: three-way merges, a clear stop at a conflict, then export."""
     shutil.rmtree(repo_copy / "patches" / "botorch" / "0.18.1")
+    # Patches that carry upstream tests need upstream's test/ (--tests-from): without it, a clear refusal.
+    # The port itself is tested with the others.
+    series_file = repo_copy / "patches" / "botorch" / "0.12.0" / "series"
+    names = series_file.read_text().split()
+    with_tests = [name for name in names if "\n+++ b/test/" in (series_file.parent / name).read_text()]
+    if with_tests:
+        result = run(repo_copy, "queue", "port", "botorch", "0.12.0", "0.18.1")
+        assert result.returncode == 1
+        assert result.stderr.strip() == (
+            f"error: patches/botorch/0.12.0/{with_tests[0]} changes upstream's test/, which this sdist lacks; "
+            "pass --tests-from an upstream git clone (or a checkout at this version)"
+        )
+        names = [name for name in names if name not in with_tests]
+        series_file.write_text("".join(f"{name}\n" for name in names))
     result = run(repo_copy, "queue", "port", "botorch", "0.12.0", "0.18.1")
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        "error: work/botorch-0.18.1: ported 0 of 6 patch(es); 'Build traced multi-output posteriors as a batch' "
-        "conflicts in botorch/models/gpytorch.py: resolve, git add, git cherry-pick --continue, "
-        "then scripts/queue export botorch 0.18.1"
+        f"error: work/botorch-0.18.1: ported 0 of {len(names)} patch(es); "
+        "'Build traced multi-output posteriors as a batch' conflicts in botorch/models/gpytorch.py: "
+        "resolve, git add, git cherry-pick --continue, then scripts/queue export botorch 0.18.1"
     )
     tree = repo_copy / "work" / "botorch-0.18.1"
     assert "a cherry-pick is in progress" in run(repo_copy, "queue", "export", "botorch", "0.18.1").stderr
