@@ -116,7 +116,7 @@ def test_traced_single_task_gp(num_outputs, transforms, fixed_noise, observation
 )
 def test_traced_output_indices(output_indices, fixed_noise, observation_noise, batched):
     """Upstream's traced branch returned every output whatever `output_indices` said."""
-    model = single_task_gp(3, "normalize", fixed_noise)  # Standardize does not support output selection
+    model = single_task_gp(3, "standardize+normalize", fixed_noise)
     module = MeanVarWrapper(model, output_indices=output_indices, observation_noise=observation_noise)
     shapes = BATCHED if batched else FLAT
     traced = trace(module, 4 * torch.rand(*shapes[0], dtype=torch.double))
