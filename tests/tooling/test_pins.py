@@ -3,9 +3,10 @@
 from pathlib import Path
 
 import pytest
-from conftest import run
+from conftest import patchset, run
 
-REVISION = "revision = 1\nseries_sha256"  # gpytorch's revision line in legacy.toml, just before its digest
+# gpytorch's revision line in legacy.toml, just before its digest
+REVISION = f"revision = {patchset.find_pin('gpytorch', '1.13').revision}\nseries_sha256"
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,11 @@ def test_edit_then_export_unchanged_is_byte_identical(repo_copy: Path) -> None:
     assert result.returncode == 0, result.stderr
     tree = repo_copy / "work" / "gpytorch-1.15.2"
     subjects = git(tree, "log", "--format=%s", "upstream..HEAD").splitlines()
-    assert subjects == ["Detach fantasy caches only for tracing"]
+    assert subjects == [  # newest first
+        "Store the fantasy mean cache where mean_cache reads it",
+        "Let cache-clearing hooks hold their prediction strategy weakly",
+        "Detach fantasy caches only for tracing",
+    ]
 
     result = run(repo_copy, "queue", "export", "gpytorch", "1.15.2")
     assert result.returncode == 0, result.stderr
@@ -38,9 +42,11 @@ def test_new_commit_becomes_a_new_patch(repo_copy: Path) -> None:
     series_dir = repo_copy / "patches" / "gpytorch" / "1.15.2"
     assert (series_dir / "series").read_text().splitlines() == [
         "0001-Detach-fantasy-caches-only-for-tracing.patch",
-        "0002-Add-a-note.patch",
+        "0002-Let-cache-clearing-hooks-hold-their-prediction-strat.patch",
+        "0003-Store-the-fantasy-mean-cache-where-mean_cache-reads-.patch",
+        "0004-Add-a-note.patch",
     ]
-    assert "Forwarded: not-needed" in (series_dir / "0002-Add-a-note.patch").read_text()
+    assert "Forwarded: not-needed" in (series_dir / "0004-Add-a-note.patch").read_text()
 
 
 def test_edit_refuses_to_overwrite_and_export_refuses_dirty_tree(repo_copy: Path) -> None:
