@@ -250,4 +250,8 @@ def test_second_export_before_a_commit_does_not_bump_again(repo_copy: Path) -> N
 
 
 def subject(patch: Path) -> str:
-    return next(line for line in patch.read_text().splitlines() if line.startswith("Subject: ")).split("] ", 1)[1]
+    """The Subject header of a patch, unfolded."""
+    lines = patch.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Subject: "))
+    end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith(" "))
+    return " ".join(line.strip() for line in lines[start:end]).split("] ", 1)[1]
