@@ -199,6 +199,41 @@ def test_posterior_moments_match_numerical_integration(fitted_warped_model):
         assert abs(posterior.variance[i, 0].item() - variance) <= 1e-6 * abs(variance) + 1e-12
 
 
+def test_mean_and_variance_come_from_one_quadrature_with_cached_nodes(fitted_warped_model, monkeypatch):
+    X_test = torch.rand(4, 2, generator=torch.Generator().manual_seed(5))
+    fitted_warped_model.posterior(X_test).mean  # nodes of this order, dtype and device computed once
+    nodes_computed = []
+    hermgauss = np.polynomial.hermite.hermgauss
+    monkeypatch.setattr(np.polynomial.hermite, "hermgauss", lambda n: nodes_computed.append(n) or hermgauss(n))
+    posterior = fitted_warped_model.posterior(X_test)
+    passes = []
+    to_original = posterior._to_original
+    posterior._to_original = lambda Z: passes.append(Z.shape) or to_original(Z)
+    mean, variance = posterior.mean, posterior.variance
+    assert (nodes_computed, len(passes)) == ([], 1)
+    assert passes[0] == torch.Size([WarpedPosterior.num_quadrature_nodes, 4, 1])
+    torch.testing.assert_close((mean, variance), (posterior.mean, posterior.variance), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("steepness", [1.0, 30.0, 1000.0])
+def test_tanh_inverse_is_exact_for_steep_steps_and_any_leading_dimensions(steepness):
+    warp = WARPS["tanh"](batch_shape=torch.Size([3]))
+    warp._set_constrained("a", 3 * warp._constrained("a"))
+    warp._set_constrained("b", steepness * warp._constrained("b"))
+    Z = 4 * torch.randn(5, 3, 40, 2, generator=torch.Generator().manual_seed(2))  # samples x batch x n x m
+    Z[0, 0, :3] = torch.tensor([[-1e300, 1e300], [-1e6, 1e6], [0.0, -0.0]])
+    for latent in (Z, Z[0, 0]):  # also an n x m tensor, broadcast over the warp's batch
+        Y, _ = warp.untransform(latent)
+        assert Y.shape == torch.broadcast_shapes(latent.shape, (3, 1, 2))
+        residual = (warp._warp(Y) - latent).abs()
+        assert (residual <= 1e-12 * (1 + latent.abs())).all()
+    # Gradients by the implicit function theorem: dy/dz = 1 / T'(y).
+    Z = Z[1:].clone().requires_grad_(True)
+    Y, _ = warp.untransform(Z)
+    (dY,) = torch.autograd.grad(Y.sum(), Z)
+    torch.testing.assert_close(dY, 1 / warp._derivative(Y.detach()), rtol=1e-10, atol=0)
+
+
 def test_samples_quantiles_and_density(fitted_warped_model):
     posterior = fitted_warped_model.posterior(torch.rand(3, 2, generator=torch.Generator().manual_seed(6)))
     samples = posterior.rsample(torch.Size([200_000]))
