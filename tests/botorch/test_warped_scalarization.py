@@ -16,7 +16,7 @@ from botorch.acquisition.objective import ScalarizedPosteriorTransform
 from botorch.exceptions.errors import UnsupportedError
 from botorch.exceptions.warnings import InputDataWarning
 from botorch.models import SingleTaskGP
-from botorch.models.transforms.outcome import Log
+from botorch.models.transforms.outcome import Log, TanhWarp, YeoJohnson
 from botorch.sampling import SobolQMCNormalSampler
 
 X_TEST = torch.rand(3, 2, generator=torch.Generator().manual_seed(7), dtype=torch.double)
@@ -83,8 +83,12 @@ def test_a_fixed_log_transform_scalarizes_too():
     torch.testing.assert_close(posterior.variance, 9.0 * plain.variance)
 
 
-def test_the_documented_recipe_does_not_warn_about_standardization():
+@pytest.mark.parametrize("warp", [SinhArcsinh, YeoJohnson, TanhWarp])
+def test_warped_models_do_not_warn_about_standardization_but_still_check_inputs(warp):
     X, Y = skewed_data(20)
+    transform = Chain(std=Standardize(m=1), warp=warp(m=1))
     with warnings.catch_warnings():
         warnings.simplefilter("error", InputDataWarning)
-        SingleTaskGP(X.double(), Y.double(), outcome_transform=Chain(std=Standardize(m=1), warp=SinhArcsinh(m=1)))
+        SingleTaskGP(X.double(), Y.double(), outcome_transform=transform)
+    with pytest.warns(InputDataWarning, match="not contained to the unit cube"):
+        SingleTaskGP(10 * X.double(), Y.double(), outcome_transform=Chain(std=Standardize(m=1), warp=warp(m=1)))
