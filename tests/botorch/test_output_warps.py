@@ -76,10 +76,19 @@ def test_inverse_inverts_forward_including_extreme_values(name):
         assert torch.isfinite(values).all()
 
 
-@pytest.mark.parametrize("name", ["sinh-arcsinh", "yeo-johnson", "tanh"])
-def test_inverse_of_any_latent_value_is_finite(name):
-    Z = torch.tensor([-1e300, -1e6, -3.0, 0.0, 3.0, 1e6, 1e300]).repeat(2, 1).T
-    assert torch.isfinite(WARPS[name]().untransform(Z)[0]).all()
+@pytest.mark.parametrize("name", WARPS)
+def test_inverse_of_any_latent_value_is_finite_with_finite_gradients(name):
+    # Box-Cox latent values beyond -1 / lambda (lambda > 0) or above it (lambda < 0) have no preimage: they map
+    # to the boundary (a tiny or huge positive number), not to NaN; -2.0 is exactly -1 / lambda for lambda = 0.5.
+    Z = torch.tensor([-1e300, -1e6, -3.0, -2.0, 0.0, 3.0, 1e6, 1e300]).repeat(2, 1).T.requires_grad_(True)
+    warps = [WARPS[name]()] + (
+        [BoxCox(m=2, lam=lam, initialize_from_data=False) for lam in (0.5, -0.5)] if name == "box-cox" else []
+    )
+    for warp in warps:
+        Y, _ = warp.untransform(Z)
+        assert torch.isfinite(Y).all() and (name != "box-cox" or (Y > 0).all())
+        gradients = torch.autograd.grad(Y.sum(), [Z, *warp.parameters()])
+        assert all(torch.isfinite(g).all() for g in gradients)
 
 
 def test_bad_input_is_refused_at_construction():
