@@ -1,0 +1,47 @@
+"""Every patch header is what an upstream pull request needs, and the README's patch table lists every patch.
+
+A header (as `git format-patch` writes it, from `scripts/queue export`) names the patch set as author with a
+fixed date (exports are byte-reproducible), has a subject, and ends its description with a `Bug:` line (an
+upstream URL, or `none filed` with the reason or the text to file) and a `Forwarded:` line.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PATCHES = sorted((ROOT / "patches").glob("*/*/*.patch"))
+AUTHOR = "From: BoTorch patch set <patches@botorch-patchset.invalid>"
+DATE = "Date: Tue, 24 Nov 2026 00:00:00 +0000"
+BUG = re.compile(r"^Bug: (https://github\.com/[\w.-]+/[\w.-]+/(issues|pull)/\d+|none filed)\b", re.M)
+FORWARDED = re.compile(r"^Forwarded: (https://github\.com/\S+|not-yet|not-needed|not yet \(.+\))$", re.M)
+
+
+def header(patch: Path) -> str:
+    return patch.read_text().split("\n---\n", 1)[0]
+
+
+@pytest.mark.parametrize("patch", PATCHES, ids=lambda path: str(path.relative_to(ROOT / "patches")))
+def test_header_fields(patch):
+    text = header(patch)
+    lines = text.splitlines()
+    assert lines[1] == AUTHOR and lines[2] == DATE, "author and date must be the patch set's fixed ones"
+    assert lines[3].startswith("Subject: [PATCH] ") and len(lines[3]) > len("Subject: [PATCH] ")
+    assert BUG.search(text), "a Bug: line with an upstream issue or PR URL, or 'none filed' and why"
+    assert len(FORWARDED.findall(text)) == 1, "one Forwarded: line (PR URL, not-yet, not-needed)"
+
+
+def test_readme_table_lists_every_patch():
+    readme = (ROOT / "README.md").read_text()
+    missing = [patch.name for patch in PATCHES if patch.stem.split("-", 1)[1] not in readme]
+    assert missing == []
+
+
+def test_a_malformed_header_is_caught(tmp_path):
+    good = header(PATCHES[0])
+    for broken in (good.replace(AUTHOR, "From: someone <a@b>"), BUG.sub("Bug: #2591", good)):
+        patch = tmp_path / "0001-x.patch"
+        patch.write_text(broken + "\n---\n")
+        with pytest.raises(AssertionError):
+            test_header_fields(patch)
