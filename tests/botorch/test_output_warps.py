@@ -91,6 +91,19 @@ def test_inverse_of_any_latent_value_is_finite_with_finite_gradients(name):
         assert all(torch.isfinite(g).all() for g in gradients)
 
 
+@pytest.mark.parametrize("name", ["sinh-arcsinh", "tanh"])
+def test_positive_parameters_stay_positive_where_a_softplus_would_underflow(name):
+    # A line search can try raw values this negative; softplus(-1000) is 0, where the LogNormal priors fail.
+    warp = WARPS[name]()
+    with torch.no_grad():
+        for parameter_name, parameter in warp.named_parameters():
+            if parameter_name in ("raw_a", "raw_b", "raw_c") and hasattr(warp, f"{parameter_name}_constraint"):
+                parameter.fill_(-1000.0)
+    log_priors = [prior.log_prob(closure(module)) for _, module, prior, closure, _ in warp.named_priors()]
+    assert all(torch.isfinite(value).all() for value in log_priors)
+    assert torch.isfinite(warp.untransform(torch.linspace(-3, 3, 8).repeat(2, 1).T)[0]).all()
+
+
 def test_bad_input_is_refused_at_construction():
     X = torch.rand(10, 2)
     with pytest.raises(ValueError, match="BoxCox requires positive outcomes"):

@@ -42,9 +42,9 @@ def model_with(warp, fit=False):
 
 @pytest.fixture(scope="module")
 def affine_model():
-    warp = SinhArcsinh(m=1, initialize_from_data=False)  # z = a + b sinh(asinh(y)) = a + b y
-    warp._set_constrained("a", torch.tensor(0.3))
-    warp._set_constrained("b", torch.tensor(1.7))
+    warp = SinhArcsinh(m=1, initialize_from_data=False).double()  # z = a + b sinh(asinh(y)) = a + b y
+    for name, value in (("a", 0.3), ("b", 1.7), ("c", 1.0), ("d", 0.0)):  # in double: c = 1 to the last bit
+        warp._set_constrained(name, torch.tensor(value, dtype=torch.double))
     return model_with(warp)
 
 
