@@ -228,17 +228,53 @@ def check_series_digest(pin: Pin) -> None:
         )
 
 
-def _git_apply(tree: Path, patches: list[Path], *flags: str) -> subprocess.CompletedProcess:
-    # One input stream, always in series order: git apply is atomic per input, sees the
-    # earlier patches' changes, and with -R undoes the stream from its last patch back.
-    stream = "".join(patch.read_text() for patch in patches)
+def _touched_paths(patches: list[Path]) -> set[str]:
+    paths = set()
+    for patch in patches:
+        for match in re.finditer(r"^diff --git a/(\S+) b/(\S+)$", patch.read_text(), re.M):
+            paths.update(match.groups())
+    return paths
+
+
+def _git_apply(where: Path, patch: Path, flags: list[str]) -> subprocess.CompletedProcess:
     # The ceiling keeps git from treating an enclosing repository (ours, or a user's
     # monorepo around a vendored copy) as the root that patch paths are relative to.
-    env = dict(os.environ, GIT_CEILING_DIRECTORIES=str(tree.resolve().parent))
+    env = dict(os.environ, GIT_CEILING_DIRECTORIES=str(where.resolve().parent))
+    command = ["git", "apply", *flags, str(patch.resolve())]
+    return subprocess.run(command, cwd=where, env=env, capture_output=True, text=True)
+
+
+def _run_series(tree: Path, patches: list[Path], reverse: bool, write: bool) -> tuple[int, str] | None:
+    """Apply (or remove, last first) the patches one by one; None if all went through, else how many did and why
+    the next did not.
+
+    The patches run in a scratch copy of the files they touch, so each sees the ones before it (a file created by
+    one patch and changed by a later one included, which a single `git apply -R` of the whole stream gets wrong),
+    and the tree changes only when the whole series went through (and ``write`` is set).
+    """
+    flags = ["-R"] if reverse else []
     if not (tree / "test").is_dir():  # an sdist without upstream's tests (BoTorch's): the code changes only
-        flags = (*flags, "--exclude=test/*")
-    command = ["git", "apply", *flags, "-"]
-    return subprocess.run(command, cwd=tree, env=env, input=stream, capture_output=True, text=True)
+        flags.append("--exclude=test/*")
+    paths = _touched_paths(patches)
+    with tempfile.TemporaryDirectory(prefix="patchset-") as scratch_dir:
+        scratch = Path(scratch_dir) / "tree"
+        scratch.mkdir()
+        for path in paths:
+            if (tree / path).is_file():
+                (scratch / path).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(tree / path, scratch / path)
+        for count, patch in enumerate(reversed(patches) if reverse else patches):
+            result = _git_apply(scratch, patch, flags)
+            if result.returncode != 0:
+                return count, f"{patch.name} does not {'reverse' if reverse else 'apply'}: {_first_error(result)}"
+        if write:
+            for path in paths:
+                if (scratch / path).is_file():
+                    (tree / path).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(scratch / path, tree / path)
+                elif (tree / path).is_file():
+                    (tree / path).unlink()
+    return None
 
 
 def _first_error(result: subprocess.CompletedProcess) -> str:
@@ -248,35 +284,23 @@ def _first_error(result: subprocess.CompletedProcess) -> str:
     return result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "unknown git apply failure"
 
 
-def _failing_patch(tree: Path, patches: list[Path], reverse: bool) -> tuple[int, str]:
-    """How many patches apply (removing: from the end), and why the next one does not."""
-    for count in range(1, len(patches) + 1):
-        if reverse:
-            part, culprit = patches[-count:], patches[-count]
-        else:
-            part, culprit = patches[:count], patches[count - 1]
-        result = _git_apply(tree, part, "--check", *(["-R"] if reverse else []))
-        if result.returncode != 0:
-            return count - 1, f"{culprit.name} does not {'reverse' if reverse else 'apply'}: {_first_error(result)}"
-    return len(patches), "the series does not apply"
-
-
 def series_state(tree: Path, patches: list[Path]) -> str:
     """'unapplied', 'applied', or raise naming the first patch that applies neither way."""
-    if _git_apply(tree, patches, "--check").returncode == 0:
+    forward = _run_series(tree, patches, reverse=False, write=False)
+    if forward is None:
         return "unapplied"
-    if _git_apply(tree, patches, "--check", "-R").returncode == 0:
+    backward = _run_series(tree, patches, reverse=True, write=False)
+    if backward is None:
         return "applied"
     # Neither: the tree is closer to the direction in which more of the series goes through.
-    forward, reverse = _failing_patch(tree, patches, False), _failing_patch(tree, patches, True)
-    raise PatchSetError(f"{tree}: {(reverse if reverse[0] > forward[0] else forward)[1]}")
+    raise PatchSetError(f"{tree}: {(backward if backward[0] > forward[0] else forward)[1]}")
 
 
 def apply_series(tree: Path, patches: list[Path], reverse: bool = False) -> None:
-    """Apply (or remove) a whole series; git apply is atomic, so a failure changes nothing."""
-    result = _git_apply(tree, patches, *(["-R"] if reverse else []))
-    if result.returncode != 0:
-        raise PatchSetError(f"{tree}: {_failing_patch(tree, patches, reverse)[1]}")
+    """Apply (or remove) a whole series; a failure changes nothing."""
+    failure = _run_series(tree, patches, reverse=reverse, write=True)
+    if failure is not None:
+        raise PatchSetError(f"{tree}: {failure[1]}")
 
 
 # --- checkouts ------------------------------------------------------------------------
