@@ -1,5 +1,8 @@
 """Outcome transforms are GPyTorch modules: priors, constraints, hyperparameters and added loss terms work."""
 
+import math
+import pickle
+
 import gpytorch
 import torch
 from botorch.models import SingleTaskGP
@@ -89,3 +92,60 @@ def test_added_loss_term_of_a_transform_enters_the_marginal_log_likelihood():
     transform.update_added_loss_term("penalty", ConstantLoss(-2.0))
     assert len(list(model.added_loss_terms())) == 1
     assert abs((mll_value(model, mll) - before) - (-2.0 / 10)) < 1e-12
+
+
+class LearnableShift(Shift):
+    """Shift with parameters that require gradients; trainable only if it opts in with `is_trainable`."""
+
+    def __init__(self, opt_in: bool):
+        super().__init__()
+        self.requires_grad_(True)
+        self.opt_in = opt_in
+
+    @property
+    def is_trainable(self):
+        return self.opt_in
+
+
+def test_a_transform_with_parameters_stays_fixed_unless_it_opts_in():
+    model, _ = model_and_mll(LearnableShift(opt_in=False))
+    targets = model.train_targets.clone()
+    model.initialize(**{"outcome_transform.shift": 1.5})
+    model.train()
+    model(*model.train_inputs)
+    torch.testing.assert_close(model.train_targets, targets)  # applied once, at construction, as upstream does
+    assert list(model.added_loss_terms()) == []
+
+
+def test_an_opted_in_transform_is_applied_in_every_training_pass_without_changing_modes():
+    chain = ChainedOutcomeTransform(std=Standardize(m=1), shift=LearnableShift(opt_in=True))
+    model, mll = model_and_mll(chain)
+    standardized = model.train_targets.clone()
+    model.train()
+    chain["std"].eval()  # a mix of modes, which a training pass leaves as it is
+    model.initialize(**{"outcome_transform.shift.shift": 0.25})
+    loss = mll(model(*model.train_inputs), model.train_targets)
+    torch.testing.assert_close(model.train_targets.detach(), standardized - 0.25)
+    assert [chain.training, chain["std"].training, chain["shift"].training] == [True, False, True]
+    (gradient,) = torch.autograd.grad(loss, chain["shift"].shift)
+    assert gradient.abs().item() > 0
+    model.eval()
+    assert not model.train_targets.requires_grad
+
+
+def test_conditioned_model_carries_no_log_jacobian_term():
+    model, _ = model_and_mll(ChainedOutcomeTransform(std=Standardize(m=1), shift=LearnableShift(opt_in=True)))
+    model.eval()
+    X = model.train_inputs[0]
+    model(X[:2])  # builds the prediction caches that conditioning needs
+    conditioned = model.condition_on_observations(X[:2] + 0.01, torch.zeros(2, 1, dtype=torch.double))
+    assert len(list(model.added_loss_terms())) == 1 and list(conditioned.added_loss_terms()) == []
+
+
+def test_a_transform_pickled_as_a_torch_module_loads_and_fits():
+    model, _ = model_and_mll(Standardize(m=1))
+    for name in ("_added_loss_terms", "_priors", "_constraints"):  # what a torch.nn.Module transform lacks
+        del model.outcome_transform.__dict__[name]
+    loaded = pickle.loads(pickle.dumps(model))
+    mll = ExactMarginalLogLikelihood(loaded.likelihood, loaded)
+    assert math.isfinite(mll_value(loaded, mll))  # named_priors() reaches the transform
