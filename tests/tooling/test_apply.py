@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import patchset, run, snapshot
 
-FANTASY_PATCH = "0001-Detach-fantasy-caches-only-for-tracing.patch"
+FANTASY_PATCH = "0002-Keep-fantasy-caches-differentiable-under-detach_test.patch"
 PATCHED_FILE = "gpytorch/models/exact_prediction_strategies.py"
 
 
@@ -26,8 +26,8 @@ def test_apply_check_reapply_reverse(repo_copy: Path, checkout: Path) -> None:
     count = len(patchset.series(patchset.find_pin("gpytorch", "1.15.2")))
     assert f"applied gpytorch 1.15.2 series ({count} patch(es))" in result.stdout
     patched = snapshot(checkout)
-    assert "_detach_for_tracing" in patched[PATCHED_FILE].decode()
-    assert "_detach_for_tracing" not in pristine[PATCHED_FILE].decode()
+    assert "_prepare_for_tracing" in patched[PATCHED_FILE].decode()
+    assert "_prepare_for_tracing" not in pristine[PATCHED_FILE].decode()
 
     result = run(repo_copy, "apply", "--target", checkout)
     assert result.returncode == 0, result.stderr
@@ -103,14 +103,14 @@ def test_git_clone_at_tag_inside_a_monorepo(repo_copy: Path, checkout: Path, tmp
 
     result = run(repo_copy, "apply", "--target", checkout)
     assert result.returncode == 0, result.stderr
-    assert "_detach_for_tracing" in (checkout / PATCHED_FILE).read_text()
+    assert "_prepare_for_tracing" in (checkout / PATCHED_FILE).read_text()
 
 
 def test_vendored_copy_inside_a_monorepo(repo_copy: Path, checkout: Path) -> None:
     subprocess.run(["git", "init", "-q"], cwd=checkout.parent, check=True)
     result = run(repo_copy, "apply", "--target", checkout)
     assert result.returncode == 0, result.stderr
-    assert "_detach_for_tracing" in (checkout / PATCHED_FILE).read_text()
+    assert "_prepare_for_tracing" in (checkout / PATCHED_FILE).read_text()
 
 
 def test_hash_mismatch_deletes_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -152,7 +152,7 @@ def test_wheels_are_versioned_and_byte_identical(repo_copy: Path) -> None:
         assert f"__version__ = version = '{botorch}'" in wheel.read("botorch/version.py").decode()
     with zipfile.ZipFile(wheels[1]) as wheel:
         assert f"__version__ = version = '{gpytorch}'" in wheel.read("gpytorch/version.py").decode()
-        assert "_detach_for_tracing" in wheel.read(PATCHED_FILE).decode()
+        assert "_prepare_for_tracing" in wheel.read(PATCHED_FILE).decode()
     with zipfile.ZipFile(wheels[2]) as wheel:
         assert f"__version__ = version = '{linear_operator}'" in wheel.read("linear_operator/version.py").decode()
         assert "def _getitem(" in wheel.read("linear_operator/operators/block_diag_linear_operator.py").decode()
