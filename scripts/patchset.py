@@ -244,6 +244,15 @@ def _git_apply(where: Path, patch: Path, flags: list[str]) -> subprocess.Complet
     return subprocess.run(command, cwd=where, env=env, capture_output=True, text=True)
 
 
+# Folders of an upstream git checkout that BoTorch's sdist lacks (its tests, its Sphinx sources): patches change
+# them as upstream pull requests do, and a tree without them gets the code changes only.
+REPOSITORY_ONLY = ("test", "sphinx")
+
+
+def missing_repository_folders(tree: Path) -> list[str]:
+    return [folder for folder in REPOSITORY_ONLY if not (tree / folder).is_dir()]
+
+
 def _run_series(tree: Path, patches: list[Path], reverse: bool, write: bool) -> tuple[int, str] | None:
     """Apply (or remove, last first) the patches one by one; None if all went through, else how many did and why
     the next did not.
@@ -253,8 +262,8 @@ def _run_series(tree: Path, patches: list[Path], reverse: bool, write: bool) -> 
     and the tree changes only when the whole series went through (and ``write`` is set).
     """
     flags = ["-R"] if reverse else []
-    if not (tree / "test").is_dir():  # an sdist without upstream's tests (BoTorch's): the code changes only
-        flags.append("--exclude=test/*")
+    # An sdist without upstream's tests or docs sources (BoTorch's): the code changes only.
+    flags += [f"--exclude={folder}/*" for folder in missing_repository_folders(tree)]
     paths = _touched_paths(patches)
     with tempfile.TemporaryDirectory(prefix="patchset-") as scratch_dir:
         scratch = Path(scratch_dir) / "tree"

@@ -14,17 +14,24 @@ def git(tree: Path, *args: str) -> str:
 
 
 def without_upstream_tests(repo: Path, package: str, version: str) -> list[str]:
-    """Drop the patches that change upstream's test/ from a copied series. BoTorch's sdist has no test/: a test of
-    the queue that gives no (or a made-up) --tests-from works on the rest of the real series."""
+    """Strip the changes to upstream's test/ and sphinx/ from the patches of a copied series, and drop the patches
+    left empty. BoTorch's sdist has neither folder: a test of the queue that gives no (or a made-up) --tests-from
+    works on the code changes of the real series. (git am reads the diffs, not the diffstat, which keeps listing
+    the stripped files.)"""
     series_dir = repo / "patches" / package / version
-    kept = []
+    kept_names = []
     for name in (series_dir / "series").read_text().splitlines():
-        if "\n+++ b/test/" in (series_dir / name).read_text():
-            (series_dir / name).unlink()
+        header, *diffs = (series_dir / name).read_text().split("\ndiff --git a/")
+        kept = [
+            diff for diff in diffs if not diff.startswith(tuple(f"{folder}/" for folder in patchset.REPOSITORY_ONLY))
+        ]
+        if kept:
+            (series_dir / name).write_text("\ndiff --git a/".join([header, *kept]).rstrip("\n") + "\n")
+            kept_names.append(name)
         else:
-            kept.append(name)
-    (series_dir / "series").write_text("".join(f"{name}\n" for name in kept))
-    return kept
+            (series_dir / name).unlink()
+    (series_dir / "series").write_text("".join(f"{name}\n" for name in kept_names))
+    return kept_names
 
 
 def test_edit_then_export_unchanged_is_byte_identical(repo_copy: Path) -> None:
@@ -158,8 +165,7 @@ def test_port_a_series_to_another_upstream_version(repo_copy: Path) -> None:
             f"error: patches/botorch/0.12.0/{with_tests[0]} changes upstream's test/, which this sdist lacks; "
             "pass --tests-from an upstream git clone (or a checkout at this version)"
         )
-        names = [name for name in names if name not in with_tests]
-        series_file.write_text("".join(f"{name}\n" for name in names))
+        names = without_upstream_tests(repo_copy, "botorch", "0.12.0")
     result = run(repo_copy, "queue", "port", "botorch", "0.12.0", "0.18.1")
     assert result.returncode == 1
     assert result.stderr.strip() == (
@@ -196,11 +202,13 @@ def pin_table(repo: Path, line: str, package: str) -> dict:
 
 
 def test_patches_carry_upstream_tests_that_sdists_lack(repo_copy: Path, tmp_path: Path) -> None:
-    """BoTorch's sdist has no test/: the queue takes it from an upstream git repository at the tag;
-    the exported patch applies to a git checkout with its test, and to the sdist without it."""
+    """BoTorch's sdist has no test/ and no sphinx/: the queue takes them from an upstream git repository at the
+    tag; the exported patch applies to a git checkout with its test and docs entry, and to the sdist without them."""
     upstream_git = patchset.unpack_sdist(patchset.find_pin("botorch", "0.18.1"), tmp_path / "upstream-git")
     (upstream_git / "test").mkdir()
     (upstream_git / "test" / "test_version.py").write_text("def test_version():\n    pass\n")
+    (upstream_git / "sphinx" / "source").mkdir(parents=True)
+    (upstream_git / "sphinx" / "source" / "version.rst").write_text(".. automodule:: botorch.version\n")
     git(upstream_git, "init", "-q")
     git(upstream_git, "add", "-A")
     git(upstream_git, "commit", "-qm", "v0.18.1")
@@ -212,7 +220,9 @@ def test_patches_carry_upstream_tests_that_sdists_lack(repo_copy: Path, tmp_path
     assert result.returncode == 0, result.stderr
     tree = repo_copy / "work" / "botorch-0.18.1"
     assert (tree / "test" / "test_version.py").read_text() == "def test_version():\n    pass\n"  # at the tag
+    assert (tree / "sphinx" / "source" / "version.rst").is_file()
     (tree / "test" / "test_version.py").write_text("def test_version():\n    assert True\n")
+    (tree / "sphinx" / "source" / "version.rst").write_text(".. automodule:: botorch.version\n    :members:\n")
     git(tree, "commit", "-qam", "Test the version")
     assert run(repo_copy, "queue", "export", "botorch", "0.18.1").returncode == 0
     shutil.rmtree(tree)
@@ -227,10 +237,11 @@ def test_patches_carry_upstream_tests_that_sdists_lack(repo_copy: Path, tmp_path
     git(upstream_git, "reset", "-q", "--hard", "v0.18.1")
     assert run(repo_copy, "apply", "--target", upstream_git).returncode == 0
     assert (upstream_git / "test" / "test_version.py").read_text() == "def test_version():\n    assert True\n"
+    assert (upstream_git / "sphinx" / "source" / "version.rst").read_text().endswith(":members:\n")
     sdist_tree = patchset.unpack_sdist(patchset.find_pin("botorch", "0.18.1"), tmp_path / "vendor")
     result = run(repo_copy, "apply", "--target", sdist_tree)
     assert result.returncode == 0, result.stderr
-    assert not (sdist_tree / "test").exists()
+    assert not (sdist_tree / "test").exists() and not (sdist_tree / "sphinx").exists()
     assert f"applied botorch 0.18.1 series ({len(kept) + 1} patch(es))" in result.stdout
 
 
