@@ -1,4 +1,5 @@
-"""Eager posteriors of a set of models, computed the same way by patched and by unpatched BoTorch.
+"""Eager posteriors (and their derivatives) of a set of models, computed the same way by patched and by unpatched
+BoTorch: models without trainable transforms, fitted, conditioned and fantasized ones included.
 
 Imported by test_eager_unchanged.py, and run as a script against the unpatched sdist:
     python eager_cases.py OUTPUT_FILE
@@ -8,9 +9,21 @@ import sys
 import warnings
 
 import torch
+from botorch.fit import fit_gpytorch_mll
 from botorch.models import ModelListGP, SingleTaskGP
 from botorch.models.transforms import Normalize, Standardize
+from botorch.models.transforms.outcome import ChainedOutcomeTransform, Log
 from botorch.sampling import SobolQMCNormalSampler
+from gpytorch.mlls import ExactMarginalLogLikelihood
+
+
+class StandardizeWithParameter(Standardize):
+    """A custom transform with a parameter that requires gradients, which does not opt in to being trained (as
+    upstream, it is applied once, at construction)."""
+
+    def __init__(self, m: int) -> None:
+        super().__init__(m=m)
+        self.offset = torch.nn.Parameter(torch.zeros(1, dtype=torch.double))
 
 
 def _models():
@@ -27,6 +40,15 @@ def _models():
     model = SingleTaskGP(X, Y[:, :2], outcome_transform=Standardize(m=2))
     model.posterior(X[:2])
     yield "fantasized", model.fantasize(X[:4] + 0.1, SobolQMCNormalSampler(sample_shape=torch.Size([2]), seed=0)), {}
+    yield "conditioned", model.condition_on_observations(X[:3] + 0.2, Y[:3, :2] + 0.5), {}
+    chain = ChainedOutcomeTransform(log=Log(), std=Standardize(m=1))
+    yield "log-chain", SingleTaskGP(X, Y[:, :1].exp(), outcome_transform=chain), {}
+    fitted = SingleTaskGP(X, Y[:, :1], outcome_transform=StandardizeWithParameter(m=1))
+    fit_gpytorch_mll(ExactMarginalLogLikelihood(fitted.likelihood, fitted))
+    yield "fitted-custom-transform-with-parameter", fitted, {}
+    fitted.posterior(X[:2])
+    sampler = SobolQMCNormalSampler(sample_shape=torch.Size([2]), seed=1)  # the batch of X_test
+    yield "fitted-fantasized", fitted.fantasize(X[:2] + 0.05, sampler), {}
 
 
 def eager_results() -> dict[str, torch.Tensor]:
@@ -36,11 +58,14 @@ def eager_results() -> dict[str, torch.Tensor]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, model, kwargs in _models():
-            with torch.no_grad():
-                posterior = model.eval().posterior(X_test, **kwargs)
-                results[f"{name}-mean"] = posterior.mean
-                results[f"{name}-variance"] = posterior.variance
-                results[f"{name}-covariance"] = posterior.distribution.covariance_matrix
+            X = X_test.clone().requires_grad_(True)
+            posterior = model.eval().posterior(X, **kwargs)
+            results[f"{name}-mean"] = posterior.mean.detach()
+            results[f"{name}-variance"] = posterior.variance.detach()
+            if hasattr(posterior, "distribution"):  # not the Log chain's TransformedPosterior
+                results[f"{name}-covariance"] = posterior.distribution.covariance_matrix.detach()
+            (gradient,) = torch.autograd.grad(posterior.mean.sum() + posterior.variance.sum(), X)
+            results[f"{name}-gradient"] = gradient
     return results
 
 
