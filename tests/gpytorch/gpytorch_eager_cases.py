@@ -2,7 +2,7 @@
 unpatched GPyTorch.
 
 Imported by test_eager_unchanged.py, and run as a script against the unpatched sdist:
-    python eager_cases.py OUTPUT_FILE
+    python gpytorch_eager_cases.py OUTPUT_FILE
 """
 
 import sys

@@ -12,7 +12,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import torch
-from eager_cases import eager_results
+from gpytorch_eager_cases import eager_results
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,7 @@ def test_eager_predictions_and_gradients_are_bit_identical_to_upstream(tmp_path:
     source = unpatched_gpytorch_source(tmp_path)
     output = tmp_path / "upstream.pt"
     env = dict(os.environ, PYTHONPATH=str(source))
-    script = Path(__file__).with_name("eager_cases.py")
+    script = Path(__file__).with_name("gpytorch_eager_cases.py")
     run = subprocess.run(
         [sys.executable, str(script), str(output)], env=env, check=True, capture_output=True, text=True
     )
