@@ -390,3 +390,17 @@ def test_a_missing_tag_says_how_to_get_it(repo_copy: Path, series: Path, upstrea
         "fetch upstream's tags (git fetch --tags) or pass --base"
     )
     assert branches(upstream) == []
+
+
+def test_known_failures_of_the_release_are_deselected() -> None:
+    """The line's baseline (tests that fail on the unpatched release too) becomes pytest --deselect node ids."""
+    import importlib.machinery
+    import importlib.util
+
+    loader = importlib.machinery.SourceFileLoader("pr_script", str(Path(__file__).parents[2] / "scripts" / "pr"))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("pr_script", loader))
+    loader.exec_module(module)
+    assert module._node_id("test.models.test_x.TestX::test_y") == "test/models/test_x.py::TestX::test_y"
+    known = module.known_failures(module.patchset.find_pin("botorch", "0.18.1"))
+    assert "test/models/test_model_list_gp_regression.py::TestModelListGP::test_with_different_batch_shapes" in known
+    assert module.known_failures(module.patchset.find_pin("linear_operator", "0.6.1")) == []
