@@ -16,6 +16,9 @@ AUTHOR = "From: BoTorch patch set <patches@botorch-patchset.invalid>"
 DATE = "Date: Tue, 24 Nov 2026 00:00:00 +0000"
 BUG = re.compile(r"^Bug: (https://github\.com/[\w.-]+/[\w.-]+/(issues|pull)/\d+|none filed)\b", re.M)
 FORWARDED = re.compile(r"^Forwarded: (https://github\.com/\S+|not-yet|not-needed|not yet \(.+\))$", re.M)
+CHECKED = re.compile(r"^Checked-Against: ([0-9a-f]{40}) \((v[\w.]+|main, \d{4}-\d{2}-\d{2})\)$", re.M)
+# Series checked against upstream's git repository with scripts/pr (linear_operator: not yet).
+CHECKED_PACKAGES = ("botorch", "gpytorch")
 
 
 def header(patch: Path) -> str:
@@ -30,6 +33,11 @@ def test_header_fields(patch):
     assert lines[3].startswith("Subject: [PATCH] ") and len(lines[3]) > len("Subject: [PATCH] ")
     assert BUG.search(text), "a Bug: line with an upstream issue or PR URL, or 'none filed' and why"
     assert len(FORWARDED.findall(text)) == 1, "one Forwarded: line (PR URL, not-yet, not-needed)"
+    checked = [line for line in lines if line.startswith("Checked-Against:")]
+    assert all(CHECKED.fullmatch(line) for line in checked), "Checked-Against: <40-hex sha> (<tag> | main, <date>)"
+    if patch.parent.parent.name in CHECKED_PACKAGES:
+        refs = [CHECKED.fullmatch(line).group(2) for line in checked]
+        assert f"v{patch.parent.name}" in refs, "checked against the tag of its upstream version (scripts/pr)"
 
 
 def test_readme_table_lists_every_patch():
@@ -40,8 +48,11 @@ def test_readme_table_lists_every_patch():
 
 def test_a_malformed_header_is_caught(tmp_path):
     good = header(PATCHES[0])
-    for broken in (good.replace(AUTHOR, "From: someone <a@b>"), BUG.sub("Bug: #2591", good)):
-        patch = tmp_path / "0001-x.patch"
+    unchecked = "\n".join(line for line in good.splitlines() if not line.startswith("Checked-Against:"))
+    broken_sha = CHECKED.sub(r"Checked-Against: abc (\2)", good)
+    for broken in (good.replace(AUTHOR, "From: someone <a@b>"), BUG.sub("Bug: #2591", good), unchecked, broken_sha):
+        patch = tmp_path / "botorch" / "0.12.0" / "0001-x.patch"
+        patch.parent.mkdir(parents=True, exist_ok=True)
         patch.write_text(broken + "\n---\n")
         with pytest.raises(AssertionError):
             test_header_fields(patch)
