@@ -404,3 +404,20 @@ def test_known_failures_of_the_release_are_deselected() -> None:
     known = module.known_failures(module.patchset.find_pin("botorch", "0.18.1"))
     assert "test/models/test_model_list_gp_regression.py::TestModelListGP::test_with_different_batch_shapes" in known
     assert module.known_failures(module.patchset.find_pin("linear_operator", "0.6.1")) == []
+
+
+def test_files_unformatted_before_the_patch_do_not_fail_it(repo_copy: Path, series: Path, upstream: Path, tmp_path):
+    """A fake ufmt rejects runs of blank lines (upstream's models.py has them at the tag) and '== 3' (which patch
+    0003 brings): only 0003 fails; the patches that touch models.py pass, since it was unformatted before them."""
+    fake_ufmt = (
+        "import os, sys\n\nbad = [name for name in sys.argv[2:] if '\\n\\n\\n\\n' in open(name).read()"
+        " or '== 3' in open(name).read()]\n"
+        "for name in bad:\n    print(f'Would format {os.path.abspath(name)}')\nsys.exit(1 if bad else 0)\n"
+    )
+    python = lint_python(tmp_path, {"ufmt": fake_ufmt, "flake8": "import sys\nsys.exit(0)\n"})
+    result = pr(repo_copy, upstream, "--no-tests", "--lint-python", python)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: checks failed for patch(es) 0003 (ufmt); the branches are in {upstream}"
+    lint = [line for line in result.stdout.splitlines() if line.startswith("lint:")]
+    assert lint[:2] == ["lint:            passed: ufmt, flake8, validate_sphinx"] * 2
+    assert lint[2] == "lint:            failed: ufmt (passed: flake8, validate_sphinx)"
