@@ -17,8 +17,8 @@ DATE = "Date: Tue, 24 Nov 2026 00:00:00 +0000"
 BUG = re.compile(r"^Bug: (https://github\.com/[\w.-]+/[\w.-]+/(issues|pull)/\d+|none filed)\b", re.M)
 FORWARDED = re.compile(r"^Forwarded: (https://github\.com/\S+|not-yet|not-needed|not yet \(.+\))$", re.M)
 CHECKED = re.compile(r"^Checked-Against: ([0-9a-f]{40}) \((v[\w.]+|main, \d{4}-\d{2}-\d{2})\)$", re.M)
-# Series checked against upstream's git repository with scripts/pr (linear_operator: not yet).
-CHECKED_PACKAGES = ("botorch", "gpytorch")
+# Series checked against upstream's git repository with scripts/pr.
+CHECKED_PACKAGES = ("botorch", "gpytorch", "linear_operator")
 
 
 def header(patch: Path) -> str:
@@ -56,3 +56,18 @@ def test_a_malformed_header_is_caught(tmp_path):
         patch.write_text(broken + "\n---\n")
         with pytest.raises(AssertionError):
             test_header_fields(patch)
+
+
+def test_readme_table_agrees_with_the_headers():
+    """The upstream-state column cites every issue of a patch's Bug: lines, or says that none is filed yet."""
+    rows = [line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| ")]
+    disagreements = []
+    for patch in PATCHES:
+        row = next(line for line in rows if patch.stem.split("-", 1)[1] in line)
+        bugs = re.findall(r"^Bug: (\S+)", header(patch), re.M)
+        for bug in bugs:
+            # "none filed": an issue to file, or a backport of an upstream fix that had no issue.
+            cited = bug in row if bug.startswith("https://") else ("No upstream issue yet" in row or "ackport" in row)
+            if not cited:
+                disagreements.append(f"{patch.relative_to(ROOT / 'patches')}: {bug}")
+    assert disagreements == []
