@@ -244,6 +244,17 @@ def _git_apply(where: Path, patch: Path, flags: list[str]) -> subprocess.Complet
     return subprocess.run(command, cwd=where, env=env, capture_output=True, text=True)
 
 
+def baseline_file(line: str, package: str) -> Path:
+    """The tests of a package's own suite that fail against the unpatched release of a line."""
+    return UPSTREAM / "baselines" / line / f"{package}.txt"
+
+
+def read_baseline(path: Path) -> set[str]:
+    if not path.is_file():
+        return set()
+    return {line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")}
+
+
 # Folders of an upstream git checkout that BoTorch's sdist lacks (its tests, its Sphinx sources): patches change
 # them as upstream pull requests do, and a tree without them gets the code changes only.
 REPOSITORY_ONLY = ("test", "sphinx")
