@@ -256,6 +256,49 @@ def test_tanh_inverse_is_exact_for_steep_steps_and_any_leading_dimensions(steepn
     torch.testing.assert_close(dY, 1 / warp._derivative(Y.detach()), rtol=1e-10, atol=0)
 
 
+@pytest.mark.parametrize("steepness", [1.0, 30.0, 1000.0])
+def test_tanh_inverse_in_eval_mode_agrees_with_the_iteration(steepness):
+    """In eval mode the inverse comes from a table (or, for steps too steep for one, the iteration)."""
+    warp = WARPS["tanh"](batch_shape=torch.Size([3]))
+    warp._set_constrained("a", 3 * warp._constrained("a"))
+    warp._set_constrained("b", steepness * warp._constrained("b"))
+    warp.eval()
+    Z = 4 * torch.randn(5, 3, 40, 2, generator=torch.Generator().manual_seed(2))
+    Z[0, 0, :3] = torch.tensor([[-1e300, 1e300], [-1e6, 1e6], [0.0, -0.0]])
+    with torch.no_grad():
+        Y, _ = warp.untransform(Z)
+        solved = warp._solve(Z)
+    assert ((Y - solved).abs() <= 1e-10 * (1 + Z.abs())).all()
+    Z = Z[1:].clone().requires_grad_(True)
+    Y, _ = warp.untransform(Z)
+    (dY,) = torch.autograd.grad(Y.sum(), Z)
+    torch.testing.assert_close(dY, 1 / warp._derivative(Y.detach()), rtol=1e-10, atol=0)
+
+
+def test_tanh_posterior_with_the_table_equals_the_iteration(monkeypatch):
+    """Moments, quantiles and samples of a fitted TanhWarp model, against the same without the table."""
+    X, Y = skewed_data(40)
+    model = warped_model(X, Y, warp=TanhWarp(m=1))
+    fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+    X_test = torch.cat([torch.rand(30, 2, generator=torch.Generator().manual_seed(8)), 3 + torch.rand(5, 2)])
+    levels = torch.tensor([0.01, 0.5, 0.99])
+    base_samples = torch.randn(64, 35, 1, generator=torch.Generator().manual_seed(9))
+
+    def statistics():
+        with torch.no_grad():
+            posterior = model.posterior(X_test)
+            samples = posterior._to_original(
+                posterior._posterior.mean + posterior._posterior.variance.sqrt() * base_samples
+            )
+            return posterior.mean, posterior.variance, posterior.quantile(levels), samples
+
+    with_table = statistics()
+    assert model.outcome_transform["warp"]._cached_inverse_table is not None
+    monkeypatch.setattr(TanhWarp, "_inverse_table", lambda self: None)
+    for value, reference in zip(with_table, statistics()):
+        torch.testing.assert_close(value, reference, rtol=1e-9, atol=1e-9 * reference.abs().max().item())
+
+
 def test_samples_quantiles_and_density(fitted_warped_model):
     posterior = fitted_warped_model.posterior(torch.rand(3, 2, generator=torch.Generator().manual_seed(6)))
     samples = posterior.rsample(torch.Size([200_000]))
