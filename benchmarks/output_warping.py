@@ -42,7 +42,9 @@ MODELS = {
     "SinhArcsinh": lambda: ChainedOutcomeTransform(std=Standardize(m=1), warp=SinhArcsinh(m=1)),
     "BoxCox": lambda: ChainedOutcomeTransform(warp=BoxCox(m=1), std=Standardize(m=1)),
     "TanhWarp": lambda: ChainedOutcomeTransform(std=Standardize(m=1), warp=TanhWarp(m=1)),
-    "SAL x2": lambda: ChainedOutcomeTransform(std=Standardize(m=1), sal1=SinhArcsinh(m=1), sal2=SinhArcsinh(m=1)),
+    "SAL x2": lambda: ChainedOutcomeTransform(
+        std=Standardize(m=1), sal1=SinhArcsinh(m=1, learn_location=True), sal2=SinhArcsinh(m=1)
+    ),
 }
 
 

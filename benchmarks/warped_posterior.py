@@ -33,7 +33,9 @@ TRANSFORMS = {
     "BoxCox": lambda: ChainedOutcomeTransform(warp=BoxCox(m=1), std=Standardize(m=1)),
     "YeoJohnson": lambda: ChainedOutcomeTransform(std=Standardize(m=1), warp=YeoJohnson(m=1)),
     "TanhWarp": lambda: ChainedOutcomeTransform(std=Standardize(m=1), warp=TanhWarp(m=1)),
-    "SAL x2": lambda: ChainedOutcomeTransform(std=Standardize(m=1), sal1=SinhArcsinh(m=1), sal2=SinhArcsinh(m=1)),
+    "SAL x2": lambda: ChainedOutcomeTransform(
+        std=Standardize(m=1), sal1=SinhArcsinh(m=1, learn_location=True), sal2=SinhArcsinh(m=1)
+    ),
 }
 
 
