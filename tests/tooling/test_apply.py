@@ -302,7 +302,8 @@ def test_botorch_tree_untouched_when_a_middle_patch_fails(
     """A local edit conflicts with the third patch: neither applying nor removing may leave part of the series."""
     tree = botorch_tree(tmp_path, version, kind)
     third = patchset.series(patchset.find_pin("botorch", version))[2]
-    touched, line = "botorch/models/gpytorch.py", "mvns = [p.distribution for p in posterior.posteriors]"
+    # A context line of the third patch's hunk that no later patch has in its context.
+    touched, line = "botorch/models/gpytorch.py", "mvn_list = []"
     assert f" {line}" in third.read_text()
 
     def edit_locally() -> dict[str, bytes]:

@@ -1,0 +1,128 @@
+"""Posteriors exported with `torch.export` (botorch.models.utils.export, current line) equal eager ones.
+
+At the example size, below and above it, with gradients, and from a `.pt2` file loaded in a fresh process that
+cannot import botorch, gpytorch or linear_operator.
+"""
+
+import subprocess
+import sys
+import warnings
+
+import pytest
+import torch
+from botorch.fit import fit_gpytorch_mll
+from botorch.models import ModelListGP, SingleTaskGP
+from botorch.models.transforms import Normalize, Standardize
+from botorch.models.transforms.outcome import ChainedOutcomeTransform, TanhWarp
+from gpytorch.mlls import ExactMarginalLogLikelihood, SumMarginalLogLikelihood
+
+export = pytest.importorskip("botorch.models.utils.export", reason="torch.export support is a current-line patch")
+
+D = 3
+SIZES = (1, 10, 37, 1000)
+
+
+def fitted(model):
+    mll_class = SumMarginalLogLikelihood if isinstance(model, ModelListGP) else ExactMarginalLogLikelihood
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit_gpytorch_mll(mll_class(model.likelihood, model))
+    return model.eval()
+
+
+def data(n=40, m=2, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    X = torch.rand(n, D, generator=generator, dtype=torch.double)
+    Y = torch.stack([torch.sin(6 * X[:, 0]) + X[:, 1], torch.exp(X.sum(-1))], dim=-1)[:, :m]
+    return 5 * X, Y
+
+
+MODELS = {
+    "two outputs": lambda: SingleTaskGP(*data(), input_transform=Normalize(d=D), outcome_transform=Standardize(m=2)),
+    "model list": lambda: ModelListGP(*(SingleTaskGP(*data(m=1, seed=s)) for s in (1, 2))),
+    "tanh warp": lambda: SingleTaskGP(
+        *data(m=1),
+        input_transform=Normalize(d=D),
+        outcome_transform=ChainedOutcomeTransform(std=Standardize(m=1), warp=TanhWarp(m=1)),
+    ),
+}
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
+def model(request):
+    torch.manual_seed(0)
+    return fitted(MODELS[request.param]())
+
+
+def eager(model, X, quantiles):
+    posterior = model.posterior(X, observation_noise=True)
+    return posterior.mean, posterior.variance, posterior.quantile(quantiles)
+
+
+def test_exported_posterior_equals_eager_at_every_size_with_gradients(model):
+    quantiles = torch.tensor([0.05, 0.95], dtype=torch.double)
+    program = export.export_posterior(
+        model,
+        torch.rand(10, D, dtype=torch.double),
+        statistics=("mean", "variance", "quantile"),
+        observation_noise=True,
+        quantile_levels=quantiles,
+    )
+    for n in SIZES:
+        X = 5 * torch.rand(n, D, dtype=torch.double, generator=torch.Generator().manual_seed(n))
+        X_exported, X_eager = X.clone().requires_grad_(True), X.clone().requires_grad_(True)
+        exported, expected = program.module()(X_exported), eager(model, X_eager, quantiles)
+        for value, reference in zip(exported, expected):
+            torch.testing.assert_close(value, reference, rtol=0, atol=1e-10)
+        (gradient,) = torch.autograd.grad(sum(v.sum() for v in exported), X_exported)
+        (reference_gradient,) = torch.autograd.grad(sum(v.sum() for v in expected), X_eager)
+        torch.testing.assert_close(gradient, reference_gradient, rtol=1e-8, atol=1e-10)
+
+
+FRESH_PROCESS = """
+import sys
+
+class NoModelling:  # a process that has torch, and no BoTorch, GPyTorch or linear_operator
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("botorch", "gpytorch", "linear_operator"):
+            raise ImportError(f"{name} is not available here")
+
+sys.meta_path.insert(0, NoModelling())
+import torch
+
+program_path, inputs_path, outputs_path = sys.argv[1:]
+module = torch.export.load(program_path).module()
+with torch.no_grad():
+    torch.save([module(X) for X in torch.load(inputs_path)], outputs_path)
+assert not any(name.split(".")[0] in ("botorch", "gpytorch", "linear_operator") for name in sys.modules)
+"""
+
+
+def test_pt2_runs_in_a_process_without_botorch(model, tmp_path):
+    program_path = tmp_path / "posterior.pt2"
+    export.export_posterior(model, torch.rand(10, D, dtype=torch.double), path=program_path)
+    inputs = [5 * torch.rand(n, D, dtype=torch.double) for n in SIZES]
+    torch.save(inputs, tmp_path / "inputs.pt")
+    script = tmp_path / "run.py"
+    script.write_text(FRESH_PROCESS)
+    subprocess.run(
+        [sys.executable, str(script), str(program_path), str(tmp_path / "inputs.pt"), str(tmp_path / "out.pt")],
+        check=True,
+    )
+    for X, (mean, variance) in zip(inputs, torch.load(tmp_path / "out.pt")):
+        with torch.no_grad():
+            posterior = model.posterior(X)
+        torch.testing.assert_close(mean, posterior.mean, rtol=0, atol=1e-10)
+        torch.testing.assert_close(variance, posterior.variance, rtol=0, atol=1e-10)
+
+
+def test_compiled_exported_module_has_no_graph_break(model):
+    program = export.export_posterior(model, torch.rand(10, D, dtype=torch.double))
+    compiled = torch.compile(program.module(), fullgraph=True, dynamic=True, backend="eager")
+    for n in (2, 37):
+        X = 5 * torch.rand(n, D, dtype=torch.double)
+        with torch.no_grad():
+            posterior = model.posterior(X)
+            mean, variance = compiled(X)
+        torch.testing.assert_close(mean, posterior.mean, rtol=0, atol=1e-10)
+        torch.testing.assert_close(variance, posterior.variance, rtol=0, atol=1e-10)
