@@ -6,12 +6,13 @@ For n_train in {100, 1000}, n_test in {1, 10, 100, 1000} and 1 or 2 outputs, pri
 - eager: `model.posterior(X)` then `.mean` and `.variance`, under `torch.no_grad()`,
 - traced: the TorchScript module (traced at 10 points, under trace_mode),
 - exported: `export_posterior(model, X_example).module()` (torch.export, dynamic number of points),
+- compiled: `torch.compile(exported, dynamic=True)` (Inductor),
+- AOTI: `torch._inductor.aoti_compile_and_package` of the exported program, loaded with `aoti_load_package`,
 - floor: the hand-written predictor of `benchmarks/trace_latency.py`,
-as ratios to eager and to the floor. Each row first checks that they agree (1e-8). torch.compile and
-AOTInductor of the exported program are checked for agreement only: on torch 2.13 their variance is wrong
-(see README.md), so they are not timed.
+and ratios to eager and to the floor. Each row first checks that they all agree (1e-8).
 """
 
+import tempfile
 import warnings
 
 import gpytorch
@@ -20,18 +21,13 @@ from botorch.models.utils.export import export_posterior
 from trace_latency import D, floor, MeanVar, median_seconds, model_with_data
 
 
-def inductor_agrees(program, x, reference) -> bool:
-    compiled = torch.compile(program.module(), dynamic=True)
-    return all(torch.allclose(a, b, rtol=0, atol=1e-8) for a, b in zip(compiled(x), reference))
-
-
 def main() -> None:
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
     print(f"torch {torch.__version__}, gpytorch {gpytorch.__version__}, 1 thread, double precision")
     print(
-        f"{'n_train':>7} {'n_test':>6} {'m':>2} | {'eager ms':>9} {'traced':>8} {'exported':>8} {'floor':>8}"
-        f" | {'exported/eager':>14} {'exported/floor':>14} {'traced/floor':>12}"
+        f"{'n_train':>7} {'n_test':>6} {'m':>2} | {'eager ms':>9} {'traced':>8} {'exported':>8} {'compiled':>8}"
+        f" {'AOTI':>8} {'floor':>8} | {'AOTI/eager':>10} {'AOTI/traced':>11} {'AOTI/floor':>10} {'traced/floor':>12}"
     )
     with gpytorch.settings.max_cholesky_size(2000):
         for n_train in (100, 1000):
@@ -42,25 +38,27 @@ def main() -> None:
                 with torch.no_grad(), gpytorch.settings.trace_mode():
                     module(example)
                     traced = torch.jit.trace(module, example)
-                exported = export_posterior(model, example).module()
+                program = export_posterior(model, example)
+                exported = program.module()
+                compiled = torch.compile(exported, dynamic=True)
+                with tempfile.TemporaryDirectory() as directory:
+                    package = torch._inductor.aoti_compile_and_package(program, package_path=f"{directory}/p.pt2")
+                    aoti = torch._inductor.aoti_load_package(package)
                 hand_written = floor(model)
                 with torch.no_grad():
-                    if n_train == 100:
-                        agrees = inductor_agrees(export_posterior(model, example), example, module(example))
-                        print(f"# inductor-compiled exported program agrees with eager: {agrees}")
                     for n_test in (1, 10, 100, 1000):
                         x = torch.rand(n_test, D, dtype=torch.double)
                         expected = module(x)
-                        for result in (traced(x), exported(x), hand_written(x)):
-                            for a, b in zip(result, expected):
+                        functions = (module, traced, exported, compiled, aoti, hand_written)
+                        for function in functions[1:]:
+                            for a, b in zip(function(x), expected):
                                 torch.testing.assert_close(a.reshape(b.shape), b, rtol=0, atol=1e-8)
-                        eager_s, traced_s, exported_s, floor_s = (
-                            median_seconds(f, x) for f in (module, traced, exported, hand_written)
-                        )
+                        seconds = [median_seconds(f, x) for f in functions]
+                        eager_s, traced_s, aoti_s, floor_s = seconds[0], seconds[1], seconds[4], seconds[5]
+                        ms = " ".join(f"{1e3 * t:8.3f}" for t in seconds[1:])
                         print(
-                            f"{n_train:>7} {n_test:>6} {num_outputs:>2} | {1e3 * eager_s:9.3f}"
-                            f" {1e3 * traced_s:8.3f} {1e3 * exported_s:8.3f} {1e3 * floor_s:8.3f}"
-                            f" | {exported_s / eager_s:14.2f} {exported_s / floor_s:14.2f}"
+                            f"{n_train:>7} {n_test:>6} {num_outputs:>2} | {1e3 * eager_s:9.3f} {ms}"
+                            f" | {aoti_s / eager_s:10.2f} {aoti_s / traced_s:11.2f} {aoti_s / floor_s:10.2f}"
                             f" {traced_s / floor_s:12.2f}",
                             flush=True,
                         )

@@ -4,6 +4,7 @@ At the example size, below and above it, with gradients, and from a `.pt2` file 
 cannot import botorch, gpytorch or linear_operator.
 """
 
+import shutil
 import subprocess
 import sys
 import warnings
@@ -126,3 +127,24 @@ def test_compiled_exported_module_has_no_graph_break(model):
             mean, variance = compiled(X)
         torch.testing.assert_close(mean, posterior.mean, rtol=0, atol=1e-10)
         torch.testing.assert_close(variance, posterior.variance, rtol=0, atol=1e-10)
+
+
+needs_compiler = pytest.mark.skipif(
+    not (shutil.which("c++") or shutil.which("g++")), reason="Inductor needs a C++ compiler"
+)
+
+
+@needs_compiler
+def test_inductor_and_aotinductor_equal_eager(model, tmp_path):
+    """Inductor once gave variances off by about 1 (it ignored an alpha=-1; gpytorch 0007 subtracts instead)."""
+    program = export.export_posterior(model, torch.rand(10, D, dtype=torch.double))
+    compiled = torch.compile(program.module(), dynamic=True)
+    package = torch._inductor.aoti_compile_and_package(program, package_path=str(tmp_path / "posterior.pt2"))
+    runner = torch._inductor.aoti_load_package(package)
+    for n in (1, 10, 37):
+        X = 5 * torch.rand(n, D, dtype=torch.double)
+        with torch.no_grad():
+            posterior = model.posterior(X)
+            for mean, variance in (compiled(X), runner(X)):
+                torch.testing.assert_close(mean, posterior.mean, rtol=0, atol=1e-10)
+                torch.testing.assert_close(variance, posterior.variance, rtol=0, atol=1e-10)
