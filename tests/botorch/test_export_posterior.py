@@ -148,3 +148,76 @@ def test_inductor_and_aotinductor_equal_eager(model, tmp_path):
             for mean, variance in (compiled(X), runner(X)):
                 torch.testing.assert_close(mean, posterior.mean, rtol=0, atol=1e-10)
                 torch.testing.assert_close(variance, posterior.variance, rtol=0, atol=1e-10)
+
+
+class Statistics(torch.nn.Module):
+    """Mean, variance and quantiles in original units, and the covariance where the posterior is Gaussian."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, X):
+        posterior = self.model.posterior(X, observation_noise=True)
+        values = [posterior.mean, posterior.variance, posterior.quantile(QUANTILES)]
+        if hasattr(posterior, "distribution"):
+            values.append(point_major(posterior.distribution, *posterior.mean.shape[-2:]))
+        return values
+
+
+def point_major(distribution, n, m):
+    """The covariance with the outputs of each point together (eager and compiled posteriors order it differently)."""
+    covariance = distribution.covariance_matrix
+    if m == 1 or distribution._interleaved:
+        return covariance
+    return covariance.view(m, n, m, n).permute(1, 0, 3, 2).reshape(n * m, n * m)
+
+
+QUANTILES = torch.tensor([0.1, 0.9], dtype=torch.double)
+
+
+def test_compiled_model_equals_eager_with_gradients(model):
+    """torch.compile of the model itself (not of an exported program): no graph break, values and gradients."""
+    torch._dynamo.reset()  # each model is new code to guard on: stay below the recompilation limit
+    module = Statistics(model)
+    module(torch.rand(3, D, dtype=torch.double))
+    compiled = torch.compile(module, fullgraph=True, dynamic=True, backend="aot_eager")
+    for n in (1, 10, 37):
+        X = (5 * torch.rand(n, D, dtype=torch.double)).requires_grad_(True)
+        actual, expected = compiled(X), module(X)
+        for a, e in zip(actual, expected):
+            torch.testing.assert_close(a, e, rtol=0, atol=1e-10)
+        (grad,) = torch.autograd.grad(sum(a.sum() for a in actual), X)
+        (expected_grad,) = torch.autograd.grad(sum(e.sum() for e in expected), X)
+        torch.testing.assert_close(grad, expected_grad, rtol=0, atol=1e-9)
+
+
+def conditioned(model):
+    model.posterior(torch.rand(2, D, dtype=torch.double))
+    X, Y = 5 * torch.rand(3, D, dtype=torch.double), torch.rand(3, model.num_outputs, dtype=torch.double)
+    return model.condition_on_observations(X, Y)
+
+
+def fantasized(model):
+    from botorch.sampling import SobolQMCNormalSampler
+
+    model.posterior(torch.rand(2, D, dtype=torch.double))
+    X = (5 * torch.rand(2, D, dtype=torch.double)).requires_grad_(True)
+    return model.fantasize(X, sampler=SobolQMCNormalSampler(torch.Size([4]), seed=0))
+
+
+@pytest.mark.parametrize("update", [conditioned, fantasized])
+def test_conditioned_and_fantasized_models_export_and_compile(update):
+    torch.manual_seed(0)
+    model = update(fitted(MODELS["two outputs"]()))
+    program = export.export_posterior(model, torch.rand(10, D, dtype=torch.double), observation_noise=True)
+    torch._dynamo.reset()
+    statistics = export.PosteriorStatistics(model, observation_noise=True)
+    compiled = torch.compile(statistics, fullgraph=True, dynamic=True, backend="aot_eager")
+    for n in (1, 10, 37):
+        X = 5 * torch.rand(n, D, dtype=torch.double)
+        with torch.no_grad():
+            posterior = model.posterior(X, observation_noise=True)
+            for actual in (program.module()(X), compiled(X)):
+                torch.testing.assert_close(actual[0], posterior.mean, rtol=0, atol=1e-10)
+                torch.testing.assert_close(actual[1], posterior.variance, rtol=0, atol=1e-10)
