@@ -221,3 +221,25 @@ def test_conditioned_and_fantasized_models_export_and_compile(update):
             for actual in (program.module()(X), compiled(X)):
                 torch.testing.assert_close(actual[0], posterior.mean, rtol=0, atol=1e-10)
                 torch.testing.assert_close(actual[1], posterior.variance, rtol=0, atol=1e-10)
+
+
+def test_onnx_model_runs_in_onnxruntime(model, tmp_path):
+    """The exported program converts to ONNX (torch.onnx.export, dynamo=True) and onnxruntime gives eager's numbers."""
+    onnxruntime = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    X_example = torch.rand(10, D, dtype=torch.double)
+    program = export.export_posterior(model, X_example, observation_noise=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        onnx_program = torch.onnx.export(
+            program, (X_example,), dynamo=True, dynamic_shapes=({0: torch.export.Dim("n", min=1)},), verbose=False
+        )
+    onnx_program.save(str(tmp_path / "posterior.onnx"))
+    session = onnxruntime.InferenceSession(str(tmp_path / "posterior.onnx"))
+    for n in SIZES:
+        X = 5 * torch.rand(n, D, dtype=torch.double)
+        mean, variance = session.run(None, {session.get_inputs()[0].name: X.numpy()})
+        with torch.no_grad():
+            posterior = model.posterior(X, observation_noise=True)
+        torch.testing.assert_close(torch.from_numpy(mean), posterior.mean, rtol=0, atol=1e-10)
+        torch.testing.assert_close(torch.from_numpy(variance), posterior.variance, rtol=0, atol=1e-10)
