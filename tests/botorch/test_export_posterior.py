@@ -15,6 +15,7 @@ from botorch.fit import fit_gpytorch_mll
 from botorch.models import ModelListGP, SingleTaskGP
 from botorch.models.transforms import Normalize, Standardize
 from botorch.models.transforms.outcome import ChainedOutcomeTransform, TanhWarp
+from botorch.sampling import SobolQMCNormalSampler
 from gpytorch.mlls import ExactMarginalLogLikelihood, SumMarginalLogLikelihood
 
 export = pytest.importorskip("botorch.models.utils.export", reason="torch.export support is a current-line patch")
@@ -150,6 +151,9 @@ def test_inductor_and_aotinductor_equal_eager(model, tmp_path):
                 torch.testing.assert_close(variance, posterior.variance, rtol=0, atol=1e-10)
 
 
+QUANTILES = torch.tensor([0.1, 0.9], dtype=torch.double)
+
+
 class Statistics(torch.nn.Module):
     """Mean, variance and quantiles in original units, and the covariance where the posterior is Gaussian."""
 
@@ -171,9 +175,6 @@ def point_major(distribution, n, m):
     if m == 1 or distribution._interleaved:
         return covariance
     return covariance.view(m, n, m, n).permute(1, 0, 3, 2).reshape(n * m, n * m)
-
-
-QUANTILES = torch.tensor([0.1, 0.9], dtype=torch.double)
 
 
 def test_compiled_model_equals_eager_with_gradients(model):
@@ -199,8 +200,6 @@ def conditioned(model):
 
 
 def fantasized(model):
-    from botorch.sampling import SobolQMCNormalSampler
-
     model.posterior(torch.rand(2, D, dtype=torch.double))
     X = (5 * torch.rand(2, D, dtype=torch.double)).requires_grad_(True)
     return model.fantasize(X, sampler=SobolQMCNormalSampler(torch.Size([4]), seed=0))
