@@ -133,8 +133,10 @@ def test_traced_posterior_of_selected_outputs(name, output_indices):
                 mean, variance = traced(X)
                 expected = sub.posterior(X)
             assert mean.shape == expected.mean.shape == torch.Size([*shape[:-1], len(output_indices)])
-            torch.testing.assert_close(mean, expected.mean, rtol=0, atol=1e-10)
-            torch.testing.assert_close(variance, expected.variance, rtol=0, atol=1e-10)
+            # Relative too: a log model's moments reach 1e3, and the traced variance is computed another way
+            # (a triangular solve instead of a product with the inverse factor), which rounds differently.
+            torch.testing.assert_close(mean, expected.mean, rtol=1e-12, atol=1e-10)
+            torch.testing.assert_close(variance, expected.variance, rtol=1e-12, atol=1e-10)
 
 
 def test_model_keeps_all_outputs_and_gradients_flow():
