@@ -9,6 +9,7 @@ import subprocess
 import sys
 import warnings
 
+import gpytorch
 import pytest
 import torch
 from botorch.fit import fit_gpytorch_mll
@@ -136,9 +137,16 @@ needs_compiler = pytest.mark.skipif(
 
 
 @needs_compiler
-def test_inductor_and_aotinductor_equal_eager(model, tmp_path):
-    """Inductor once gave variances off by about 1 (it ignored an alpha=-1; gpytorch 0007 subtracts instead)."""
-    program = export.export_posterior(model, torch.rand(10, D, dtype=torch.double))
+@pytest.mark.parametrize("triangular_solves", [False, True])
+def test_inductor_and_aotinductor_equal_eager(model, tmp_path, triangular_solves):
+    """Inductor once gave variances off by about 1 (it ignored an alpha=-1; gpytorch 0007 subtracts instead).
+
+    With `trace_triangular_solves` (gpytorch 0009) the variance solves with the Cholesky factor instead.
+    """
+    with gpytorch.settings.trace_triangular_solves(triangular_solves):
+        program = export.export_posterior(model, torch.rand(10, D, dtype=torch.double))
+    targets = [node.target for node in program.graph.nodes]
+    assert (torch.ops.aten.linalg_solve_triangular.default in targets) == triangular_solves
     compiled = torch.compile(program.module(), dynamic=True)
     package = torch._inductor.aoti_compile_and_package(program, package_path=str(tmp_path / "posterior.pt2"))
     runner = torch._inductor.aoti_load_package(package)
