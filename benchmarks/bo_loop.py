@@ -1,6 +1,6 @@
 """End-to-end Bayesian optimization on a skewed problem: each outcome transform, with qLogNEI and analytic LogEI.
 
-    python benchmarks/bo_loop.py [SEEDS] [ITERATIONS]   # current line's environment plus matplotlib
+    python benchmarks/bo_loop.py [SEEDS] [ITERATIONS] [PLOT]   # a line's environment plus matplotlib
 
 Problem: maximize exp(-Hartmann6(x)) observed with log-normal noise, y = exp(-H(x) + 0.1 e): positive and
 right-skewed (the optimum is exp(3.32237) = 27.7). 8 Sobol points, then ITERATIONS (default 20) steps of q = 1
@@ -8,7 +8,7 @@ from a SingleTaskGP with each outcome transform, for SEEDS seeds (default 3); ac
 optimize_acqf (4 restarts, 128 raw samples). Prints, per acquisition function and transform, the median wall
 time of an iteration (fit + acquisition optimization) as a ratio to Standardize's and the final simple regret
 (noise-free, of the best point evaluated; mean and standard error over seeds), and saves the regret curves to
-benchmarks/bo_loop.png. One thread.
+PLOT (default benchmarks/bo_loop.png). One thread.
 """
 
 import statistics
@@ -126,7 +126,7 @@ def main() -> None:
         seconds = times[acquisition_name, "Standardize"]
         base = f" ({seconds:.2f} s)" if transform == "Standardize" else ""
         print(f"| {acquisition_name} | {transform} | {ratio:.2f}x{base} | {mean:.3f} +-{error:.3f} |")
-    plot(curves, Path(__file__).with_name("bo_loop.png"))
+    plot(curves, Path(sys.argv[3]) if len(sys.argv) > 3 else Path(__file__).with_name("bo_loop.png"))
 
 
 if __name__ == "__main__":
