@@ -3,13 +3,17 @@
 import math
 import pickle
 
+from pathlib import Path
+
 import gpytorch
 import torch
+from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from botorch.models.transforms.outcome import ChainedOutcomeTransform, OutcomeTransform, Standardize
 from gpytorch.constraints import Positive
 from gpytorch.mlls import AddedLossTerm, ExactMarginalLogLikelihood
 from gpytorch.priors import NormalPrior
+from unpatched import unpatched_results
 
 
 class Shift(OutcomeTransform):
@@ -120,16 +124,18 @@ def test_a_transform_with_parameters_stays_fixed_unless_it_opts_in():
 def test_an_opted_in_transform_is_applied_in_every_training_pass_without_changing_modes():
     chain = ChainedOutcomeTransform(std=Standardize(m=1), shift=LearnableShift(opt_in=True))
     model, mll = model_and_mll(chain)
-    standardized = model.train_targets.clone()
+    original = model.train_targets.clone()  # in train mode, in original units
     model.train()
     chain["std"].eval()  # a mix of modes, which a training pass leaves as it is
     model.initialize(**{"outcome_transform.shift.shift": 0.25})
     loss = mll(model(*model.train_inputs), model.train_targets)
-    torch.testing.assert_close(model.train_targets.detach(), standardized - 0.25)
+    torch.testing.assert_close(model.train_targets, original)  # a training pass does not rewrite them
     assert [chain.training, chain["std"].training, chain["shift"].training] == [True, False, True]
     (gradient,) = torch.autograd.grad(loss, chain["shift"].shift)
     assert gradient.abs().item() > 0
-    model.eval()
+    model.eval()  # eval mode: standardized with the fitted statistics, then shifted
+    standardized = (original - original.mean()) / original.std()
+    torch.testing.assert_close(model.train_targets, standardized - 0.25)
     assert not model.train_targets.requires_grad
 
 
@@ -142,10 +148,15 @@ def test_conditioned_model_carries_no_log_jacobian_term():
     assert len(list(model.added_loss_terms())) == 1 and list(conditioned.added_loss_terms()) == []
 
 
-def test_a_transform_pickled_as_a_torch_module_loads_and_fits():
-    model, _ = model_and_mll(Standardize(m=1))
-    for name in ("_added_loss_terms", "_priors", "_constraints"):  # what a torch.nn.Module transform lacks
-        del model.outcome_transform.__dict__[name]
-    loaded = pickle.loads(pickle.dumps(model))
+def test_a_model_pickled_by_unpatched_botorch_loads_and_fits(tmp_path):
+    upstream = unpatched_results("botorch", Path(__file__).with_name("pickled_by_upstream.py"), tmp_path)
+    loaded = pickle.loads(upstream["pickle"].numpy().tobytes())
+    assert type(loaded.outcome_transform).__mro__[1] is OutcomeTransform  # our class, a gpytorch.Module
     mll = ExactMarginalLogLikelihood(loaded.likelihood, loaded)
-    assert math.isfinite(mll_value(loaded, mll))  # named_priors() reaches the transform
+    # named_priors() reaches the transform; the value is upstream's.
+    assert math.isclose(mll_value(loaded, mll), upstream["mll"].item(), rel_tol=1e-12)
+    fit_gpytorch_mll(mll)
+    assert mll_value(loaded, mll) > upstream["mll"].item() + 0.01
+    fresh = SingleTaskGP(upstream["X"], upstream["Y"], outcome_transform=Standardize(m=1))
+    fresh.load_state_dict(loaded.state_dict())  # gpytorch's load hook is in place
+    torch.testing.assert_close(fresh.outcome_transform.stdvs, loaded.outcome_transform.stdvs)

@@ -493,7 +493,7 @@ def test_observation_noise_and_fantasies_in_original_units(fitted_warped_model):
     expected_Y = SobolQMCNormalSampler(torch.Size([4]), seed=1)(noisy)
     expected_Z, _ = model.outcome_transform(expected_Y)
     torch.testing.assert_close(fantasy.train_targets[..., -3:], expected_Z.squeeze(-1))
-    assert not fantasy._trains_outcome_transform
+    assert not fantasy.trains_outcome_transform
     mean = fantasy.posterior(X_test).mean
     assert mean.shape == torch.Size([4, 3, 1]) and torch.isfinite(mean).all()
 
