@@ -12,12 +12,14 @@ import importlib.util
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
 import tempfile
 import tomllib
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -276,7 +278,10 @@ def _run_series(tree: Path, patches: list[Path], reverse: bool, write: bool) -> 
     # An sdist without upstream's tests or docs sources (BoTorch's): the code changes only.
     flags += [f"--exclude={folder}/*" for folder in missing_repository_folders(tree)]
     paths = _touched_paths(patches)
-    with tempfile.TemporaryDirectory(prefix="patchset-") as scratch_dir:
+    scratch_dir = None
+    try:
+        with signals_held():  # an interruption cannot come between making the folder and owning it
+            scratch_dir = tempfile.mkdtemp(prefix="patchset-")
         scratch = Path(scratch_dir) / "tree"
         scratch.mkdir()
         for path in paths:
@@ -288,13 +293,129 @@ def _run_series(tree: Path, patches: list[Path], reverse: bool, write: bool) -> 
             if result.returncode != 0:
                 return count, f"{patch.name} does not {'reverse' if reverse else 'apply'}: {_first_error(result)}"
         if write:
+            _commit(tree, scratch, paths)
+    finally:
+        if scratch_dir is not None:
+            with signals_held():
+                shutil.rmtree(scratch_dir)
+    return None
+
+
+# --- all or nothing under interruption ---------------------------------------------------
+# The files a series touches are replaced one by one, so an interrupted copy would leave a tree half
+# patched. Signals that can be caught are held until the copy is done; for what cannot be caught (SIGKILL,
+# power loss) a journal in the tree keeps the files as they were until the copy is done, and the next run
+# of scripts/apply on that tree rolls an unfinished copy back.
+
+JOURNAL = ".patchset-journal"
+SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+class Interrupted(PatchSetError):
+    """A signal stopped the command; the message says what state it left."""
+
+
+def raise_on_signals() -> None:
+    """Make SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt, so that cleanup runs."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for signum in SIGNALS:
+        signal.signal(signum, interrupt)
+
+
+@contextmanager
+def signals_held():
+    """Hold SIGINT, SIGTERM and SIGHUP until the block is done (they arrive after it)."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _commit(tree: Path, scratch: Path, paths: set[str]) -> None:
+    """Put the scratch copies of ``paths`` into the tree, all or nothing."""
+    staging = None
+    try:
+        with signals_held():
+            staging = Path(tempfile.mkdtemp(dir=tree, prefix=f"{JOURNAL}.tmp-"))
+        for path in paths:
+            if (tree / path).is_file():
+                (staging / "before" / path).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(tree / path, staging / "before" / path)
+        _write_synced(staging / "paths", "\n".join(sorted(paths)))
+        with signals_held():
+            staging.rename(tree / JOURNAL)  # from here, an unfinished copy is rolled back
+            _sync(tree)
             for path in paths:
                 if (scratch / path).is_file():
-                    (tree / path).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(scratch / path, tree / path)
+                    _replace_file(scratch / path, tree / path)
                 elif (tree / path).is_file():
                     (tree / path).unlink()
-    return None
+            _discard(tree / JOURNAL, tree)
+    except KeyboardInterrupt:
+        if staging is None or staging.exists():
+            raise  # before the copy: nothing changed
+        raise Interrupted(f"{tree}: interrupted, after the whole series went through") from None
+    finally:
+        if staging is not None and staging.exists():
+            with signals_held():
+                shutil.rmtree(staging)
+
+
+def recover(tree: Path) -> str | None:
+    """Roll back a copy that a killed run left unfinished; say so, or None if there was none."""
+    for leftover in tree.glob(f"{JOURNAL}.tmp-*"):
+        shutil.rmtree(leftover)
+    journal = tree / JOURNAL
+    if not journal.is_dir():
+        return None
+    with signals_held():
+        paths = (journal / "paths").read_text().split("\n") if (journal / "paths").is_file() else []
+        for path in filter(None, paths):
+            (tree / path).with_name(f".{Path(path).name}.patchset-new").unlink(missing_ok=True)
+            before = journal / "before" / path
+            if before.is_file():
+                _replace_file(before, tree / path)
+            elif (tree / path).is_file():
+                (tree / path).unlink()
+        _discard(journal, tree)
+    return f"{tree}: rolled back a series change that an earlier run left unfinished ({len(paths)} file(s))"
+
+
+def _replace_file(source: Path, target: Path) -> None:
+    """Replace one file atomically (a copy beside it, synced, then renamed over it)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.patchset-new")
+    shutil.copy2(source, temporary)
+    with open(temporary, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, target)
+
+
+def _write_synced(path: Path, text: str) -> None:
+    with open(path, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _sync(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _discard(journal: Path, tree: Path) -> None:
+    """Remove a journal: renamed away first (atomic), so a kill while deleting it rolls nothing back."""
+    done = Path(tempfile.mkdtemp(dir=tree, prefix=f"{JOURNAL}.tmp-"))
+    journal.rename(done / "journal")
+    _sync(tree)
+    shutil.rmtree(done)
 
 
 def _first_error(result: subprocess.CompletedProcess) -> str:

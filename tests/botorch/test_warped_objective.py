@@ -215,7 +215,9 @@ def test_fit_gpytorch_mll_maximizes_the_exact_objective(optimizer):
 
     model, X, Y = warped_model("sinh-arcsinh")
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
-    kwargs = {"optimizer": fit_gpytorch_mll_torch, "optimizer_kwargs": {"step_limit": 50}} if optimizer == "torch" else {}
+    kwargs = (
+        {"optimizer": fit_gpytorch_mll_torch, "optimizer_kwargs": {"step_limit": 50}} if optimizer == "torch" else {}
+    )
     start = reference(model, X, Y)
     fit_gpytorch_mll(mll, **kwargs)
     fitted = reference(model, X, Y)

@@ -202,6 +202,23 @@ def test_changed_series_without_a_new_revision_is_refused(repo_copy: Path) -> No
     assert not (repo_copy / "dist" / "current").exists()
 
 
+def test_target_refuses_a_series_that_does_not_match_its_digest(repo_copy: Path, checkout: Path) -> None:
+    patch = repo_copy / "patches" / "gpytorch" / "1.15.2" / FANTASY_PATCH
+    patch.write_text(patch.read_text().replace("\n\n", "\n\n\n", 1))  # in the header: it still applies
+    before = snapshot(checkout)
+    result = run(repo_copy, "apply", "--target", checkout)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: patches/gpytorch/1.15.2 does not match series_sha256 of its pin")
+    assert result.stderr.count("\n") == 1
+    assert snapshot(checkout) == before
+    # The documented override, for a series being edited:
+    result = run(repo_copy, "apply", "--target", checkout, "--allow-edited-series")
+    assert result.returncode == 0, result.stderr
+    assert snapshot(checkout) != before
+    result = run(repo_copy, "apply", "--line", "current", "--allow-edited-series")
+    assert result.returncode == 2 and "--allow-edited-series goes with --target" in result.stderr
+
+
 def sorted_series(series_dir: Path) -> list[Path]:
     return [series_dir / name for name in (series_dir / "series").read_text().split()]
 
