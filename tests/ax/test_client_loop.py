@@ -72,11 +72,11 @@ def test_client_loop_with_a_warp(name):
     surrogate = client._generation_strategy.adapter.generator.surrogate
     assert isinstance(surrogate.model, SingleTaskGP)
     warps = [module for module in surrogate.model.outcome_transform.modules() if isinstance(module, OutcomeWarp)]
-    assert len(warps) == len(CHAINS[name]) - 1 and surrogate.model._trains_outcome_transform
+    assert len(warps) == len(CHAINS[name]) - 1 and surrogate.model.trains_outcome_transform
     # Fitted jointly: the warps moved from where a model built on the same targets starts (data-driven or identity).
     fitted = surrogate.model
     chain = ChainedOutcomeTransform(**{f"otf{i}": transform(m=1) for i, transform in enumerate(CHAINS[name])})
-    fresh = SingleTaskGP(fitted.train_inputs[0], fitted._untransformed_train_Y, outcome_transform=chain)
+    fresh = SingleTaskGP(fitted.train_inputs[0], fitted._original_train_Y, outcome_transform=chain)
     starts = [module for module in fresh.outcome_transform.modules() if isinstance(module, OutcomeWarp)]
     moved = [(p - q).abs().max().item() for w, s in zip(warps, starts) for p, q in zip(w.parameters(), s.parameters())]
     assert max(moved) > 1e-3
