@@ -489,7 +489,8 @@ def _sha256(path: Path) -> str:
 def fetch_sdist(pin: Pin) -> Path:
     """Download a pinned sdist into .cache/sdists once, and check its sha256 every time."""
     target = CACHE / "sdists" / Path(pin.sdist).name
-    if not target.is_file():
+    cached = target.is_file()
+    if not cached:
         say(f"fetching {pin.package} {pin.version} from {pin.sdist}")
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(".part")
@@ -503,9 +504,13 @@ def fetch_sdist(pin: Pin) -> Path:
     actual = _sha256(target)
     if actual != pin.sha256:
         target.unlink()
-        raise PatchSetError(
-            f"{target.name}: sha256 {actual} does not match the pin {pin.sha256}; the download was deleted"
+        what = (
+            f"the cached copy {target.relative_to(REPO) if target.is_relative_to(REPO) else target} was deleted; "
+            "run the command again to download it again"
+            if cached
+            else "the download was deleted; if it happens again, the file on the index differs from the pin"
         )
+        raise PatchSetError(f"{target.name}: sha256 {actual} does not match the pin {pin.sha256}; {what}")
     return target
 
 

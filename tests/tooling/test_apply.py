@@ -118,14 +118,19 @@ def test_hash_mismatch_deletes_download(tmp_path: Path, monkeypatch: pytest.Monk
     source = tmp_path / "fake-1.0.tar.gz"
     source.write_bytes(b"not what was pinned")
     pin = patchset.Pin("gpytorch", "1.0", source.as_uri(), "0" * 64, 1)
-    with pytest.raises(patchset.PatchSetError, match="fake-1.0.tar.gz: sha256 .* does not match the pin 0000"):
+    with pytest.raises(patchset.PatchSetError, match="fake-1.0.tar.gz: sha256 .* pin 0000.*; the download was deleted"):
         patchset.fetch_sdist(pin)
     assert not (tmp_path / "cache" / "sdists" / "fake-1.0.tar.gz").exists()
 
     good = patchset.Pin("gpytorch", "1.0", source.as_uri(), hashlib.sha256(source.read_bytes()).hexdigest(), 1)
     assert patchset.fetch_sdist(good).read_bytes() == source.read_bytes()
     source.unlink()  # cached now: no download needed
-    assert patchset.fetch_sdist(good).is_file()
+    cached = patchset.fetch_sdist(good)
+    assert cached.is_file()
+    cached.write_bytes(b"corrupted on disk")
+    with pytest.raises(patchset.PatchSetError, match="cached copy .* was deleted; run the command again to download"):
+        patchset.fetch_sdist(good)
+    assert not cached.exists()
 
 
 def test_unknown_line(repo_copy: Path) -> None:
@@ -185,7 +190,8 @@ def test_failed_build_leaves_dist_as_it_was(repo_copy: Path) -> None:
     result = run(repo_copy, "apply", "--line", "all")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        f"error: linear_operator-0.5.3.tar.gz: sha256 {sha} does not match the pin {'0' * 64}; the download was deleted"
+        f"error: linear_operator-0.5.3.tar.gz: sha256 {sha} does not match the pin {'0' * 64}; the cached copy "
+        ".cache/sdists/linear_operator-0.5.3.tar.gz was deleted; run the command again to download it again"
     ]
     assert snapshot(repo_copy / "dist") == before
     assert [path.name for path in (repo_copy / "dist").iterdir()] == ["current"]  # no scratch folder left

@@ -245,6 +245,24 @@ def test_patches_carry_upstream_tests_that_sdists_lack(repo_copy: Path, tmp_path
     assert f"applied botorch 0.18.1 series ({len(kept) + 1} patch(es))" in result.stdout
 
 
+def test_a_clone_without_the_release_tag_is_refused(repo_copy: Path, tmp_path: Path) -> None:
+    """Its test/ would be another version's; the error says to fetch the tags."""
+    clone = tmp_path / "clone"
+    (clone / "test").mkdir(parents=True)
+    (clone / "test" / "test_version.py").write_text("def test_version():\n    pass\n")
+    git(clone, "init", "-q")
+    git(clone, "add", "-A")
+    git(clone, "commit", "-qm", "an older release")
+    git(clone, "tag", "v0.17.0")
+    result = run(repo_copy, "queue", "edit", "botorch", "0.18.1", "--tests-from", clone)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"error: {clone}: a git repository without tag v0.18.1, so its test/ is not botorch 0.18.1's; "
+        f"fetch the tags (git -C {clone} fetch --tags) or pass a checkout at v0.18.1"
+    )
+    assert not (repo_copy / "work" / "botorch-0.18.1").exists()
+
+
 def test_second_export_before_a_commit_does_not_bump_again(repo_copy: Path) -> None:
     """In a git checkout of this repository, one uncommitted change of a series is one revision."""
     git(repo_copy, "init", "-q")

@@ -89,3 +89,12 @@ def test_parallel_run_without_xdist_names_it(repo_copy: Path, tmp_path: Path, su
     result = upstream_tests(repo_copy, tmp_path / "site", *args)
     assert result.returncode == 1
     assert "lacks the Python module(s) xdist" in result.stderr
+
+
+def test_an_sdist_without_tests_asks_for_a_clone(repo_copy: Path, tmp_path: Path) -> None:
+    """BoTorch's sdist has no test/: the message names the sdist (not a deleted scratch folder) and the fix."""
+    result = upstream_tests(repo_copy, tmp_path / "site", "botorch", "--line", "current")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: the botorch 0.18.1 sdist has no test/ folder; pass --source with an upstream git clone at tag v0.18.1"
+    )
