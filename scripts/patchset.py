@@ -166,16 +166,15 @@ def find_pin(package: str, version: str) -> Pin:
     raise PatchSetError(f"{package} {version} is not a pinned upstream version; known versions: {known}")
 
 
-def set_pin_fields(package: str, version: str, revision: int, series_sha256: str | None) -> list[Path]:
-    """Rewrite revision and series_sha256 of every pin of `package` `version`; returns the files changed."""
-    changed = []
+def pin_files_with_fields(package: str, version: str, revision: int, series_sha256: str | None) -> dict[Path, str]:
+    """The text of every pins file with a pin of `package` `version`, with its revision and series_sha256 set."""
+    texts = {}
     for line in line_names():
         pins = load_line(line)[0]
         if package in pins and pins[package].version == version:
             path = UPSTREAM / f"{line}.toml"
-            path.write_text(_with_fields(path.read_text(), package, revision, series_sha256))
-            changed.append(path)
-    return changed
+            texts[path] = _with_fields(path.read_text(), package, revision, series_sha256)
+    return texts
 
 
 def _with_fields(text: str, package: str, revision: int, series_sha256: str | None) -> str:
@@ -293,7 +292,7 @@ def _run_series(tree: Path, patches: list[Path], reverse: bool, write: bool) -> 
             if result.returncode != 0:
                 return count, f"{patch.name} does not {'reverse' if reverse else 'apply'}: {_first_error(result)}"
         if write:
-            _commit(tree, scratch, paths)
+            commit_files(tree, scratch, paths)
     finally:
         if scratch_dir is not None:
             with signals_held():
@@ -335,7 +334,7 @@ def signals_held():
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _commit(tree: Path, scratch: Path, paths: set[str]) -> None:
+def commit_files(tree: Path, scratch: Path, paths: set[str]) -> None:
     """Put the scratch copies of ``paths`` into the tree, all or nothing."""
     staging = None
     try:

@@ -49,7 +49,7 @@ TRANSFORMS = [
     "standardize+tanh",
     "sinh-arcsinh",
 ]
-OUTPUT_INDICES = [[0, 2], [2, 0, 1]]
+OUTPUT_INDICES = [[0, 2], [2, 0, 1], [1]]  # a single index: a single-output posterior (it raised upstream)
 
 
 def warp_of(transform: outcome.OutcomeTransform | None) -> outcome.OutcomeWarp | None:

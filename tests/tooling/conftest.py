@@ -45,3 +45,9 @@ def checkout(tmp_path: Path) -> Path:
 def snapshot(tree: Path) -> dict[str, bytes]:
     """Every file of a tree with its content, to prove that a tree did not change."""
     return {str(path.relative_to(tree)): path.read_bytes() for path in sorted(tree.rglob("*")) if path.is_file()}
+
+
+def interrupted_while_python_started(stderr: str) -> bool:
+    """A SIGINT before a command's first line (while Python imports its startup modules) ends in a traceback that
+    no command can prevent; nothing has run then."""
+    return stderr.rstrip().endswith("KeyboardInterrupt") and "in main" not in stderr and "patchset.py" not in stderr

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import patchset, run, snapshot
+from conftest import interrupted_while_python_started, patchset, run, snapshot
 from test_apply import botorch_tree
 
 RUNS = 40
@@ -70,6 +70,9 @@ def test_caught_signals_leave_the_tree_whole(repo_copy: Path, trees) -> None:
         out, err = process.communicate()
         now = snapshot(tree)
         assert now in (pristine, patched), f"run {attempt}: the tree is half changed"
+        if interrupted_while_python_started(err):
+            assert now == (patched if applied else pristine)
+            continue
         assert "Traceback" not in err and err.count("\n") <= 1, err
         assert leftovers(tree, scratch) == []
         if process.returncode == 0:

@@ -1,11 +1,15 @@
 """scripts/queue: a series as git commits, and back."""
 
+import random
 import shutil
+import signal
 import subprocess
+import sys
+import time
 import tomllib
 from pathlib import Path
 
-from conftest import patchset, run
+from conftest import interrupted_while_python_started, patchset, run
 
 
 def git(tree: Path, *args: str) -> str:
@@ -286,3 +290,49 @@ def subject(patch: Path) -> str:
     start = next(i for i, line in enumerate(lines) if line.startswith("Subject: "))
     end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith(" "))
     return " ".join(line.strip() for line in lines[start:end]).split("] ", 1)[1]
+
+
+def test_export_interrupted_at_random_moments_changes_patches_and_pins_together(repo_copy: Path) -> None:
+    """SIGINT, SIGTERM or SIGHUP at any moment: the series and its pins are all old or all new; after a SIGKILL,
+    the next command's recovery (patchset.recover) brings back the old ones."""
+    assert run(repo_copy, "queue", "edit", "gpytorch", "1.15.2").returncode == 0
+    tree = repo_copy / "work" / "gpytorch-1.15.2"
+    (tree / "gpytorch" / "__init__.py").write_text((tree / "gpytorch" / "__init__.py").read_text() + "# note\n")
+    git(tree, "commit", "-qam", "Add a note\n\nBug: none\nForwarded: not-needed")
+
+    def state() -> dict[str, bytes]:
+        files = [*(repo_copy / "patches").rglob("*"), *(repo_copy / "upstream").rglob("*")]
+        return {str(path.relative_to(repo_copy)): path.read_bytes() for path in sorted(files) if path.is_file()}
+
+    def restore(files: dict[str, bytes]) -> None:
+        shutil.rmtree(repo_copy / "patches" / "gpytorch" / "1.15.2")
+        for name, content in files.items():
+            (repo_copy / name).parent.mkdir(parents=True, exist_ok=True)
+            (repo_copy / name).write_bytes(content)
+
+    old = state()
+    began = time.monotonic()
+    assert run(repo_copy, "queue", "export", "gpytorch", "1.15.2").returncode == 0
+    window = time.monotonic() - began
+    new = state()
+    assert new != old
+    rng = random.Random(2)
+    outcomes = []
+    for attempt in range(30):
+        restore(old)
+        command = [sys.executable, str(repo_copy / "scripts" / "queue"), "export", "gpytorch", "1.15.2"]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(rng.uniform(0, window))
+        kill = attempt % 3 == 2
+        process.send_signal(signal.SIGKILL if kill else rng.choice([signal.SIGINT, signal.SIGTERM, signal.SIGHUP]))
+        _, err = process.communicate()
+        if kill:
+            patchset.recover(repo_copy)
+        elif interrupted_while_python_started(err):
+            assert state() == old
+        else:
+            assert "Traceback" not in err and err.count("\n") <= 1, err
+        assert state() in (old, new), f"attempt {attempt}: patches/ and upstream/ are half exported"
+        assert not list(repo_copy.glob(".patchset-journal*"))
+        outcomes.append(state() == new)
+    assert not all(outcomes)  # some interruptions landed before the change
