@@ -97,7 +97,8 @@ def models(name: str, output_indices: list[int]) -> tuple[SingleTaskGP, SingleTa
                     parameter.add_(perturbation)
                 else:
                     parameter.mul_(perturbation.exp())
-                sub_parameter.copy_(parameter[output_indices])
+                # A single-output model has no output batch dimension.
+                sub_parameter.copy_(parameter[output_indices].reshape(sub_parameter.shape))
     return full.eval(), sub.eval()
 
 
