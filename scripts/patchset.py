@@ -300,6 +300,92 @@ def _run_series(tree: Path, patches: list[Path], reverse: bool, write: bool) -> 
     return None
 
 
+# --- dependencies between the patches of a series -----------------------------------------
+# A patch names the earlier patches it needs in `Depends:` lines of its header: `0004-Name.patch` for one of
+# its own series, `gpytorch 0007-Name.patch` for an API another package's series adds (not applied here).
+# Each patch must apply to its release with exactly its dependencies, and must not rewrite lines that an
+# earlier patch added: upstream merges them one pull request at a time.
+
+DEPENDS = re.compile(r"^Depends: (.+)$", re.M)
+
+
+def dependencies(patch: Path) -> list[tuple[str, str]]:
+    """(package, patch file name) of each `Depends:` entry in a patch's header."""
+    header = patch.read_text().split("\n---\n", 1)[0]
+    own = patch.parent.parent.name
+    entries = []
+    for line in DEPENDS.findall(header):
+        for item in filter(None, (part.strip() for part in line.split(","))):
+            words = item.split()
+            if len(words) not in (1, 2) or not words[-1].endswith(".patch"):
+                raise PatchSetError(f"{patch.name}: 'Depends: {line}' is not '[package] NNNN-name.patch, ...'")
+            entries.append((words[0], words[1]) if len(words) == 2 else (own, words[0]))
+    return entries
+
+
+def with_dependencies(patches: list[Path], patch: Path) -> list[Path]:
+    """The patch and, transitively, the patches of its own series it depends on, in series order."""
+    index = {item.name: number for number, item in enumerate(patches)}
+    needed, pending = {patch.name}, [patch]
+    while pending:
+        current = pending.pop()
+        for package, name in dependencies(current):
+            if package != current.parent.parent.name or name in needed:
+                continue
+            if index.get(name, len(patches)) >= index[current.name]:
+                raise PatchSetError(f"{current.name}: Depends: {name} is not an earlier patch of its series")
+            needed.add(name)
+            pending.append(patches[index[name]])
+    return [item for item in patches if item.name in needed]
+
+
+def _diff_lines(patch: Path, sign: str) -> dict[str, list[str]]:
+    """The lines a patch removes ('-') or adds ('+'), by file (its path before the change)."""
+    lines: dict[str, list[str]] = {}
+    path = None
+    for line in patch.read_text().split("\n-- \n", 1)[0].splitlines():
+        if line.startswith("diff --git "):
+            path = line.split(" b/", 1)[0].removeprefix("diff --git a/")
+        elif path and line.startswith(sign) and not line.startswith(sign * 3 + " "):
+            lines.setdefault(path, []).append(line[1:])
+    return lines
+
+
+def independence_problems(pin: Pin, upstream: Path) -> list[str]:
+    """Why patches of a series cannot be merged one by one into `upstream` (an unpacked release), if they cannot."""
+    patches = series(pin)
+    flags = [f"--exclude={folder}/*" for folder in missing_repository_folders(upstream)]
+    problems = []
+    for number, patch in enumerate(patches):
+        chain = with_dependencies(patches, patch)
+        with tempfile.TemporaryDirectory(prefix="patchset-") as scratch:
+            for path in _touched_paths(chain):
+                if (upstream / path).is_file():
+                    (Path(scratch) / path).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(upstream / path, Path(scratch) / path)
+            for item in chain:
+                result = _git_apply(Path(scratch), item, flags)
+                if result.returncode != 0:
+                    names = ", ".join(other.name[:4] for other in chain[:-1]) or "none"
+                    problems.append(f"{patch.name} does not apply with its Depends ({names}): {_first_error(result)}")
+                    break
+        problems += _rewritten_lines(upstream, patches[:number], patch)
+    return problems
+
+
+def _rewritten_lines(upstream: Path, earlier: list[Path], patch: Path) -> list[str]:
+    problems = []
+    for path, removed in _diff_lines(patch, "-").items():
+        if not (upstream / path).is_file() and path.split("/")[0] in missing_repository_folders(upstream):
+            continue
+        original = set((upstream / path).read_text().splitlines()) if (upstream / path).is_file() else set()
+        foreign = {line for line in removed if line not in original}
+        added_by = [item.name[:4] for item in earlier if foreign & set(_diff_lines(item, "+").get(path, []))]
+        if added_by:
+            problems.append(f"{patch.name} changes lines of {path} that {', '.join(added_by)} added")
+    return problems
+
+
 # --- all or nothing under interruption ---------------------------------------------------
 # The files a series touches are replaced one by one, so an interrupted copy would leave a tree half
 # patched. Signals that can be caught are held until the copy is done; for what cannot be caught (SIGKILL,

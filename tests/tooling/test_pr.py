@@ -1,7 +1,8 @@
 """scripts/pr: pull-request branches of a series in an upstream git repository, their checks and PR bodies.
 
 The upstream is a small fake BoTorch repository (tag v0.18.1, a main that moved on), and the series three patches
-written from commits on it with `git format-patch`, as `scripts/queue export` writes them.
+written from commits on it with `git format-patch`, as `scripts/queue export` writes them; 0002 depends on 0001,
+0003 on none.
 """
 
 import os
@@ -50,6 +51,7 @@ Return a float, and test it.
 
 Bug: none filed (a made-up bug)
 Forwarded: not-yet
+Depends: 0001-Document-scale.patch
 """
 EXPECT = """Expect a larger scale
 
@@ -164,7 +166,7 @@ def lint_python(tmp_path: Path, modules: dict[str, str]) -> Path:
     return env / "bin" / "python"
 
 
-def test_branches_carry_the_series_on_the_tag_and_leave_the_clone_alone(
+def test_branches_carry_each_patch_and_its_dependencies_on_the_tag_and_leave_the_clone_alone(
     repo_copy: Path, series: Path, upstream: Path
 ) -> None:
     write(upstream, {"README.md": "a local change\n", "notes.txt": "untracked\n"})
@@ -176,7 +178,7 @@ def test_branches_carry_the_series_on_the_tag_and_leave_the_clone_alone(
     assert user_state(upstream) == before
 
     tag = git(upstream, "rev-parse", "v0.18.1^{commit}").strip()
-    parents = [tag, *(git(upstream, "rev-parse", name).strip() for name in BRANCHES[:-1])]
+    parents = [tag, git(upstream, "rev-parse", BRANCHES[0]).strip(), tag]  # 0002 depends on 0001
     for name, parent, message in zip(BRANCHES, parents, (DOCUMENT, SHIFT, EXPECT)):
         assert git(upstream, "rev-parse", f"{name}^").strip() == parent
         assert git(upstream, "log", "-1", "--format=%B", name).strip() == message.strip()
@@ -184,7 +186,8 @@ def test_branches_carry_the_series_on_the_tag_and_leave_the_clone_alone(
             f"{AUTHOR[0]} <{AUTHOR[1]}> {DATE}"
         )
     assert result.stdout.count(f"Checked-Against: {tag} (v0.18.1)") == 3
-    assert "applied:         cleanly on v0.18.1 + 2 earlier patch(es)" in result.stdout
+    assert "applied:         cleanly on v0.18.1 + 1 patch(es) it depends on" in result.stdout
+    assert result.stdout.count("applied:         cleanly on v0.18.1 + 0 patch(es) it depends on") == 2
     assert "\n".join(git(upstream, "show", f"{BRANCHES[1]}:botorch/models.py").splitlines()[-2:]) == (
         "def shift(x):\n    return x - 1.0"
     )
@@ -230,18 +233,18 @@ def test_a_bare_repository(repo_copy: Path, series: Path, upstream: Path, tmp_pa
     assert git(bare, "rev-parse", f"{BRANCHES[0]}^") == git(bare, "rev-parse", "v0.18.1^{commit}")
 
 
-def test_a_patch_that_does_not_apply_ends_the_chain(repo_copy: Path, series: Path, upstream: Path) -> None:
+def test_a_patch_that_does_not_apply_gets_no_branch(repo_copy: Path, series: Path, upstream: Path) -> None:
     before = user_state(upstream)
     main = git(upstream, "rev-parse", "main").strip()
     result = pr(repo_copy, upstream, "--no-lint", "--no-tests", "--base", "main")
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        f"error: {PATCHES[1]} does not apply on main ({main[:12]}) + 1 earlier patch(es): conflicts in "
-        "botorch/models.py; no branch for it or the 1 patch(es) after it"
+        f"error: no branch for 0002: {PATCHES[1]} does not apply on main ({main[:12]}) + 1 patch(es) it depends on: "
+        "conflicts in botorch/models.py"
     )
-    assert branches(upstream) == BRANCHES[:1]
+    assert branches(upstream) == [BRANCHES[0], BRANCHES[2]]  # 0003 does not need 0002
     assert git(upstream, "rev-parse", f"{BRANCHES[0]}^").strip() == main
-    assert "applied:         with a three-way merge (review it) on main + 0 earlier patch(es)" in result.stdout
+    assert "applied:         with a three-way merge (review it) on main + 0 patch(es) it depends on" in result.stdout
     assert git(upstream, "show", f"{BRANCHES[0]}:botorch/models.py").startswith(
         'def scale(x):\n    """Twice x."""\n    return 2 * x\n# scaled\n'
     )
@@ -250,16 +253,15 @@ def test_a_patch_that_does_not_apply_ends_the_chain(repo_copy: Path, series: Pat
     assert user_state(upstream) == before
 
 
-def test_a_patch_upstream_already_has_ends_the_chain(repo_copy: Path, series: Path, upstream: Path) -> None:
+def test_a_patch_upstream_already_has_gets_no_branch(repo_copy: Path, series: Path, upstream: Path) -> None:
     git(upstream, "am", "--quiet", "--3way", str(series / PATCHES[0]))  # main gets patch 0001 (HEAD: main)
     main = git(upstream, "rev-parse", "main").strip()
     result = pr(repo_copy, upstream, "--no-lint", "--no-tests", "--base", "main")
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        f"error: {PATCHES[0]} changes nothing on main ({main[:12]}): upstream has it already; "
-        "no branch for it or the 2 patch(es) after it"
+        f"error: no branch for 0001, 0002: {PATCHES[0]} changes nothing on main ({main[:12]}): upstream has it already"
     )
-    assert branches(upstream) == []
+    assert branches(upstream) == [BRANCHES[2]]
 
 
 def test_lint_reports_each_patch_and_names_a_missing_tool(repo_copy: Path, series: Path, upstream: Path, tmp_path):
@@ -322,7 +324,7 @@ def test_pr_body_from_the_header(repo_copy: Path, series: Path, upstream: Path) 
     second = result.stdout.split("--- PR body (Markdown) ---\n")[2]
     assert second.startswith("# Shift by a float\n\n## Problem\n\nshift returns an int for an int.\n\n## Fix\n")
     assert "Tests added or changed: `test/test_shift.py`.\n\nNot run with this report." in second
-    assert "## Depends on\n\nThis branch carries the earlier patches of the series first" in second
+    assert "## Depends on\n\nThis branch carries the patches it depends on first" in second
     assert "\n- Document scale\n" in second
 
 
