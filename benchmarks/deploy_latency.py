@@ -21,7 +21,10 @@ import warnings
 import gpytorch
 import torch
 from botorch.models.utils.export import export_posterior
+from results import save
 from trace_latency import D, floor, MeanVar, median_seconds, model_with_data
+
+COLUMNS = ["eager", "traced", "exported", "compiled", "compiled model", "AOTI", "AOTI tri", "floor"]
 
 
 def aoti_package(program):
@@ -39,6 +42,7 @@ def main() -> None:
         f" {'c. model':>8} {'AOTI':>8} {'AOTI tri':>8} {'floor':>8} | {'AOTI/eager':>10} {'AOTI/traced':>11}"
         f" {'AOTI/floor':>10} {'tri/floor':>9} {'traced/floor':>12}"
     )
+    rows = []
     with gpytorch.settings.max_cholesky_size(2000):
         for n_train in (100, 1000):
             for num_outputs in (1, 2):
@@ -73,6 +77,12 @@ def main() -> None:
                             f" {tri_s / floor_s:9.2f} {traced_s / floor_s:12.2f}",
                             flush=True,
                         )
+                        ratios = [aoti_s / eager_s, aoti_s / traced_s, aoti_s / floor_s, tri_s / floor_s]
+                        rows.append([n_train, n_test, num_outputs, *(1e3 * s for s in seconds), *ratios])
+    ratio_columns = ["AOTI/eager", "AOTI/traced", "AOTI/floor", "AOTI tri/floor"]
+    notes = "Milliseconds of mean and variance (median); one thread, double precision."
+    formats = ["d"] * 3 + [".3f"] * len(COLUMNS) + [".2f"] * len(ratio_columns)
+    save("deploy_latency", ["n_train", "n_test", "m", *COLUMNS, *ratio_columns], formats, rows, notes)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from botorch.models.transforms.outcome import (
     YeoJohnson,
 )
 from gpytorch.mlls import ExactMarginalLogLikelihood
+from results import save
 from warping_data import datasets, SEEDS, split
 
 MODELS = {
@@ -80,6 +81,7 @@ def main(model_names: list[str]) -> None:
         f"{'dataset':>10} {'model':>12} | {'test NLPD':>9} {'+- s.e.':>7} | {'fit time / Standardize':>22}"
         f" | {'iterations':>10}"
     )
+    rows = []
     for name, (X_all, y_all, n_train) in datasets().items():
         nlpd, seconds, iterations = {m: [] for m in models}, {m: [] for m in models}, {m: [] for m in models}
         for seed in SEEDS:
@@ -102,11 +104,17 @@ def main(model_names: list[str]) -> None:
         for model_name in models:
             values = np.array(nlpd[model_name])
             ratio = statistics.median(seconds[model_name]) / baseline
+            sem = values.std(ddof=1) / np.sqrt(len(values))
+            rows.append([name, model_name, values.mean(), sem, ratio, statistics.median(iterations[model_name])])
             print(
                 f"{name:>10} {model_name:>12} | {values.mean():9.3f} {values.std(ddof=1) / np.sqrt(len(values)):7.3f}"
                 f" | {ratio:22.2f} | {statistics.median(iterations[model_name]):10.0f}",
                 flush=True,
             )
+
+    columns = ["dataset", "model", "test NLPD", "+- s.e.", "fit time / Standardize", "iterations"]
+    notes = f"Test NLPD per point in original units over {len(SEEDS)} splits; BLAS kernels: {', '.join(kernels)}."
+    save("output_warping", columns, ["s", "s", ".3f", ".3f", ".2f", ".0f"], rows, notes, variant=" ".join(model_names))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import warnings
 import gpytorch
 import torch
 from botorch.models import SingleTaskGP
+from results import save
 
 REPEAT_SECONDS = 0.3
 D = 4
@@ -86,6 +87,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, gpytorch {gpytorch.__version__}, 1 thread, double precision")
     header = f"{'n_train':>7} {'n_test':>6} {'m':>2} | {'traced ms':>9} {'eager ms':>9} {'floor ms':>9} |"
     print(header + f" {'traced/eager':>12} {'traced/floor':>12}")
+    rows = []
     with gpytorch.settings.max_cholesky_size(2000), torch.no_grad():
         for n_train in (100, 1000):
             for num_outputs in (1, 2):
@@ -105,6 +107,11 @@ def main() -> None:
                     ms = " ".join(f"{1e3 * t:9.3f}" for t in times)
                     ratios = f"{times[0] / times[1]:12.2f} {times[0] / times[2]:12.2f}"
                     print(f"{n_train:>7} {n_test:>6} {num_outputs:>2} | {ms} | {ratios}", flush=True)
+                    ms_values = [1e3 * t for t in times]
+                    rows.append([n_train, n_test, num_outputs, *ms_values, times[0] / times[1], times[0] / times[2]])
+    columns = ["n_train", "n_test", "outputs", "traced ms", "eager ms", "floor ms", "traced/eager", "traced/floor"]
+    notes = "Median latency of mean and variance; one thread, double precision, exact solves."
+    save("trace_latency", columns, ["d"] * 3 + [".3f"] * 3 + [".2f"] * 2, rows, notes)
 
 
 if __name__ == "__main__":

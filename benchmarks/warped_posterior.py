@@ -24,6 +24,7 @@ from botorch.models.transforms.outcome import (
     YeoJohnson,
 )
 from gpytorch.mlls import ExactMarginalLogLikelihood
+from results import save
 
 CALLS = 50
 N_TEST = (1, 10, 100)
@@ -79,6 +80,7 @@ def main() -> None:
     header = "| n_test | statistic | Standardize | " + " | ".join(list(TRANSFORMS)[1:]) + " |"
     print(header)
     print("|" + "|".join(["---:"] * (len(TRANSFORMS) + 2)) + "|")
+    rows = []
     for n_test in N_TEST:
         X = torch.rand(n_test, 3, dtype=torch.double, generator=torch.Generator().manual_seed(n_test))
         times = {name: latencies(model, X) for name, model in models.items()}
@@ -86,6 +88,10 @@ def main() -> None:
             base = times["Standardize"][k]
             ratios = " | ".join(f"{times[name][k] / base:.2f}x" for name in list(TRANSFORMS)[1:])
             print(f"| {n_test} | {statistic} | {base:.3f} ms | {ratios} |")
+            rows.append([n_test, statistic, base, *(times[name][k] / base for name in list(TRANSFORMS)[1:])])
+    columns = ["n_test", "statistic", "Standardize ms", *list(TRANSFORMS)[1:]]
+    notes = f"Median of {CALLS} calls; each warp as a ratio to Standardize (the aim: at most 2)."
+    save("warped_posterior", columns, ["d", "s", ".3f"] + [".2f"] * (len(TRANSFORMS) - 1), rows, notes)
 
 
 if __name__ == "__main__":

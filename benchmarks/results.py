@@ -1,0 +1,72 @@
+"""Write a benchmark's table to benchmarks/results/<name>-<line>.json, with what it was measured on.
+
+scripts/docs renders docs/benchmarks.md from these files: a table there says only what its file holds. A file
+holds the command, the date, the machine, the versions of the packages (a patched wheel's version carries the
+revision of its series, `+patched.<revision>`), the upstream line of those versions, and the table: `columns`,
+`formats` (Python format specs, one per column) and `rows` (numbers unrounded, strings as printed).
+"""
+
+import datetime
+import json
+import os
+import platform
+import sys
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+PACKAGES = ("botorch", "gpytorch", "linear_operator", "torch", "GPy")
+
+
+def versions() -> dict[str, str]:
+    found = {}
+    for package in PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def line_of(installed: dict[str, str]) -> str:
+    """The upstream line whose botorch version is installed ("gpy" where there is no botorch)."""
+    if "botorch" not in installed:
+        return "gpy"
+    version = installed["botorch"].split("+")[0]
+    for path in sorted((ROOT / "upstream").glob("*.toml")):
+        if tomllib.loads(path.read_text())["botorch"]["version"] == version:
+            return path.stem
+    return f"botorch-{version}"
+
+
+def machine() -> str:
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def save(
+    name: str, columns: list[str], formats: list[str], rows: list[list], notes: str = "", variant: str = ""
+) -> Path:
+    """Write the table and its provenance; `notes` says how to read it (units, what a ratio is relative to).
+
+    A run on part of the benchmark (some models, datasets) names its `variant`, so that it keeps the full run's file.
+    """
+    installed = versions()
+    line = line_of(installed)
+    record = {
+        "benchmark": name,
+        "line": line,
+        "command": " ".join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]]),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+        "machine": machine(),
+        "versions": installed,
+        "notes": notes,
+        "columns": columns,
+        "formats": formats,
+        "rows": rows,
+    }
+    path = RESULTS / f"{name}-{line}{'-' + variant.replace(' ', '_') if variant else ''}.json"
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {path.relative_to(ROOT)}")
+    return path
