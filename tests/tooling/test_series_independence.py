@@ -12,19 +12,7 @@ from conftest import patchset
 # its Depends alone, 'rewrites' if it changes lines an earlier patch added). The list may only shrink.
 NOT_YET = {
     ("botorch", "0.18.1"): [("0013", "rewrites"), ("0015", "rewrites"), ("0016", "rewrites"), ("0017", "rewrites")],
-    ("gpytorch", "1.15.2"): [
-        ("0002", "depends"),
-        ("0003", "depends"),
-        ("0003", "rewrites"),
-        ("0005", "depends"),
-        ("0006", "depends"),
-        ("0007", "depends"),
-        ("0007", "rewrites"),
-        ("0008", "depends"),
-        ("0008", "rewrites"),
-        ("0009", "depends"),
-        ("0009", "rewrites"),
-    ],
+    ("gpytorch", "1.15.2"): [("0004", "rewrites"), ("0008", "rewrites"), ("0009", "rewrites"), ("0010", "rewrites")],
     ("botorch", "0.12.0"): [
         ("0003", "depends"),
         ("0007", "depends"),
@@ -50,6 +38,17 @@ def test_every_patch_applies_with_its_depends_alone(pin, tmp_path):
         {(problem[:4], "rewrites" if " changes lines of " in problem else "depends") for problem in problems}
     )
     assert found == NOT_YET.get((pin.package, pin.version), []), "\n".join(problems)
+
+
+@pytest.mark.parametrize("pin", PINS, ids=lambda pin: f"{pin.package}-{pin.version}")
+def test_depends_on_another_package_name_a_patch_of_the_same_line(pin):
+    line = next(name for name in patchset.line_names() if pin in patchset.load_line(name)[0].values())
+    others = patchset.load_line(line)[0]
+    for patch in patchset.series(pin):
+        for package, name in patchset.dependencies(patch):
+            if package != pin.package:
+                assert package in others, f"{patch.name}: Depends: {package} {name}: no {package} in the {line} line"
+                assert name in [item.name for item in patchset.series(others[package])], f"{patch.name}: {name}"
 
 
 def fake_series(root: Path, headers: dict[str, str], diffs: dict[str, str]) -> patchset.Pin:
