@@ -270,3 +270,40 @@ def integrate_improvement(distribution, best_f):
     M, S = math.log(distribution.kwds["scale"]), distribution.kwds["s"]
     d = (M - math.log(best_f)) / S
     return math.exp(M + S**2 / 2) * stats.norm.cdf(d + S) - best_f * stats.norm.cdf(d)
+
+
+def test_gradients_of_monte_carlo_acquisition_against_finite_differences(case):
+    """qEI with fixed base samples: its value within 5 standard errors of the quadrature reference, and its gradient
+    (through the inverse warp) against central differences of the same function."""
+    from botorch.acquisition import qExpectedImprovement
+    from botorch.sampling import IIDNormalSampler
+
+    marginal = case.marginals()[1]
+    best_f = marginal.quantile(0.6)[0]
+    acquisition = qExpectedImprovement(case.model, best_f, sampler=IIDNormalSampler(torch.Size([4096]), seed=0))
+    X = X_TEST[1:2].clone()
+    value = acquisition(X.unsqueeze(0)).item()
+    reference = monte_carlo(case.model, torch.tensor([marginal.m]), torch.tensor([marginal.s]), 4096, 1, case.positive)
+    improvement = (reference[:, 0] - best_f).clamp_min(0).numpy()
+    assert within_standard_errors(value, improvement, marginal.expected_improvement(best_f))
+    with torch.enable_grad():
+        X_grad = X.clone().requires_grad_(True)
+        (gradient,) = torch.autograd.grad(acquisition(X_grad.unsqueeze(0)).sum(), X_grad)
+    for k in range(2):
+        step = torch.zeros_like(X)
+        step[0, k] = 1e-6
+        finite = (acquisition((X + step).unsqueeze(0)) - acquisition((X - step).unsqueeze(0))).item() / 2e-6
+        assert gradient[0, k].item() == pytest.approx(finite, rel=1e-5, abs=1e-9), k
+
+
+def test_untransformed_noise_is_divided_by_the_squared_derivative(case):
+    """untransform(Z, Zvar) of each warp: Yvar = Zvar / T'(y)^2 (first order), T' by autograd of the forward warp."""
+    for layer in case.model.outcome_transform.values():
+        if not isinstance(layer, outcome.OutcomeWarp):
+            continue
+        Z = torch.linspace(-2, 2, 8, dtype=DOUBLE).unsqueeze(-1)  # not 0, where autograd of |y| is undefined
+        Y, Yvar = layer.untransform(Z, torch.full_like(Z, 0.1))
+        with torch.enable_grad():
+            Y_grad = Y.clone().requires_grad_(True)
+            (dZ,) = torch.autograd.grad(layer(Y_grad)[0].sum(), Y_grad)
+        torch.testing.assert_close(Yvar, 0.1 / dZ.square(), rtol=1e-9, atol=0)
