@@ -219,7 +219,9 @@ def test_the_reference_itself_on_a_log_normal_posterior():
 def closed_form_case(name):
     """Chains whose composition has a closed form: a log then Standardize (log-normal), and affine chains."""
     if name == "log-normal":
-        return Case("box-cox", Chain(warp=outcome.BoxCox(m=1, lam=0.0, initialize_from_data=False), std=Standardize(m=1)))
+        return Case(
+            "box-cox", Chain(warp=outcome.BoxCox(m=1, lam=0.0, initialize_from_data=False), std=Standardize(m=1))
+        )
     warp = outcome.SinhArcsinh(m=1, initialize_from_data=False).double()
     for parameter, value in (("a", 0.3), ("b", 1.7), ("c", 1.0), ("d", 0.0)):  # z = 0.3 + 1.7 y
         warp._set_constrained(parameter, torch.tensor(value, dtype=DOUBLE))

@@ -66,7 +66,19 @@ def run_mutant(patch: Path, suite: bool, pytest_args: list[str]) -> str:
         if not all(path.startswith(str(site)) for path in where.stdout.split()):
             return f"does not apply: the copy is not imported ({where.stdout.strip() or where.stderr.strip()})"
         tests = SUITE if suite else tests_of(patch)
-        command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", *pytest_args, *tests]
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-x",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            *pytest_args,
+            *tests,
+        ]
         result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
         if result.returncode == 1:
             failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
