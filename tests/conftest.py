@@ -36,3 +36,17 @@ def _patched_wheels(request: pytest.FixtureRequest) -> None:
         _check_patched("linear_operator")
     elif "linear_operator" in request.path.parts:
         pytest.skip(f"linear_operator {linear_operator} has no patch series of ours to test")
+
+
+@pytest.fixture(autouse=True)
+def _restore_distribution_validation(request: pytest.FixtureRequest):
+    """torch.compile turns off torch.distributions' argument validation for the rest of the process: restore it, so
+    that no test depends on whether a compiling test ran before it. (The tooling environment has no torch.)"""
+    if "tooling" in request.path.parts:
+        yield
+        return
+    import torch
+
+    validate = torch.distributions.Distribution._validate_args
+    yield
+    torch.distributions.Distribution.set_default_validate_args(validate)

@@ -250,3 +250,17 @@ def test_onnx_model_runs_in_onnxruntime(model, tmp_path):
             posterior = model.posterior(X, observation_noise=True)
         torch.testing.assert_close(torch.from_numpy(mean), posterior.mean, rtol=0, atol=1e-10)
         torch.testing.assert_close(torch.from_numpy(variance), posterior.variance, rtol=0, atol=1e-10)
+
+
+def test_quantiles_of_a_model_list_of_warped_models_are_refused_with_the_reason():
+    from botorch.exceptions.errors import UnsupportedError
+    from botorch.models.transforms.outcome import ChainedOutcomeTransform, SinhArcsinh, Standardize
+
+    X, Y = data(m=1, seed=1)
+    members = [
+        SingleTaskGP(X, Y + i, outcome_transform=ChainedOutcomeTransform(std=Standardize(m=1), warp=SinhArcsinh(m=1)))
+        for i in range(2)
+    ]
+    model_list = ModelListGP(*members).eval()
+    with pytest.raises(UnsupportedError, match="PosteriorList .* has no quantiles; export the quantiles of each"):
+        export.export_posterior(model_list, X[:4], statistics=("mean", "quantile"), quantile_levels=[0.1, 0.9])

@@ -10,6 +10,7 @@ import pytest
 import torch
 from scipy import integrate, optimize, stats
 from test_output_warps import Chain, SinhArcsinh, skewed_data, Standardize
+from warped_references import within_standard_errors
 
 from botorch.acquisition.analytic import (
     _log_ei_helper,
@@ -112,13 +113,23 @@ def test_skewed_warp_matches_numerical_integration(skewed_model, maximize):
 
 
 def test_monte_carlo_agrees_and_a_negative_weight_flips_the_direction(skewed_model):
+    """Seeded samples: EI within 5 standard errors wherever at least 100 samples improve. Where almost none do (EI
+    of 1e-59 and below), an absolute tolerance would be vacuous: test_warped_references.py checks EI there relative
+    to its value."""
     posterior = skewed_model.posterior(X_TEST)
-    samples = posterior.rsample(
-        torch.Size([200_000]),
-    ).view(200_000, -1)
+    generator = torch.Generator().manual_seed(0)
+    base = torch.randn(200_000, *posterior.base_sample_shape, generator=generator, dtype=torch.double)
+    with torch.no_grad():
+        samples = posterior.rsample_from_base_samples(torch.Size([200_000]), base).view(200_000, -1)
     best_f = posterior.mean.view(-1)[0]
     ei = ExpectedImprovement(skewed_model, best_f)(X_TEST)
-    torch.testing.assert_close(ei, (samples - best_f).clamp_min(0).mean(0), rtol=0.02, atol=1e-4)
+    improvement = (samples - best_f).clamp_min(0).detach().numpy()
+    checked = 0
+    for i in range(len(X_TEST)):
+        if (improvement[:, i] > 0).sum() >= 100:
+            assert within_standard_errors(improvement[:, i].mean(), improvement[:, i], ei[i].item()), i
+            checked += 1
+    assert checked >= 2
     flipped = ScalarizedPosteriorTransform(torch.tensor([-1.0], dtype=torch.double))
     ei_of_minus_y = ExpectedImprovement(skewed_model, -best_f, posterior_transform=flipped)(X_TEST)
     torch.testing.assert_close(ei_of_minus_y, ExpectedImprovement(skewed_model, best_f, maximize=False)(X_TEST))
