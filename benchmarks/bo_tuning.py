@@ -356,8 +356,9 @@ def read_results(path):
 
 
 def append(path, record):
+    cut = Path(path).exists() and Path(path).stat().st_size and not Path(path).read_bytes().endswith(b"\n")
     with open(path, "a") as handle:
-        handle.write(json.dumps(record) + "\n")
+        handle.write(("\n" if cut else "") + json.dumps(record) + "\n")  # a line cut by an interruption stays apart
         handle.flush()
         os.fsync(handle.fileno())
 
