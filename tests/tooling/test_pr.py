@@ -26,7 +26,12 @@ UPSTREAM_FILES = {
         "        additional_dependencies:\n        - black == 22.3.0\n        - usort == 1.0.3\n"
         "-   repo: https://github.com/pycqa/flake8\n    rev: 7.3.0\n    hooks:\n    -   id: flake8\n"
     ),
-    "scripts/validate_sphinx.py": "import sys\n\nassert sys.argv[1] == '-p'\nprint('checked', sys.argv[2])\n",
+    # Like BoTorch's, it imports the package: the branch's, even where the lint environment has one installed.
+    "scripts/validate_sphinx.py": (
+        "import os, sys\n\nimport botorch\n\nassert sys.argv[1] == '-p'\n"
+        "assert os.path.dirname(botorch.__file__) == os.path.join(sys.argv[2], 'botorch'), botorch.__file__\n"
+        "print('checked', sys.argv[2])\n"
+    ),
 }
 DOCUMENT = """Document scale
 
@@ -270,7 +275,7 @@ def test_lint_reports_each_patch_and_names_a_missing_tool(repo_copy: Path, serie
         "import sys\n\nbad = [name for name in sys.argv[1:] if '1.0' in open(name).read()]\n"
         "for name in bad:\n    print(f'{name}:10:16: X100 a float')\nsys.exit(1 if bad else 0)\n"
     )
-    python = lint_python(tmp_path, {"flake8": fake_flake8})
+    python = lint_python(tmp_path, {"flake8": fake_flake8, "botorch": "pass\n"})  # an installed botorch too
     result = pr(repo_copy, upstream, "--no-tests", "--lint-python", python)
     assert result.returncode == 1
     assert result.stderr.strip() == f"error: checks failed for patch(es) 0002 (flake8); the branches are in {upstream}"
@@ -423,3 +428,13 @@ def test_files_unformatted_before_the_patch_do_not_fail_it(repo_copy: Path, seri
     lint = [line for line in result.stdout.splitlines() if line.startswith("lint:")]
     assert lint[:2] == ["lint:            passed: ufmt, flake8, validate_sphinx"] * 2
     assert lint[2] == "lint:            failed: ufmt (passed: flake8, validate_sphinx)"
+
+
+def test_a_test_that_lacks_a_module_says_to_pass_python(repo_copy: Path, series: Path, upstream: Path) -> None:
+    """The default --python (the one running scripts/pr) usually lacks the package's dependencies: say so."""
+    patch = series / PATCHES[1]  # its new test file imports a module no environment has
+    patch.write_text(patch.read_text().replace("+from botorch.models import shift", "+import not_a_module_anywhere"))
+    result = pr(repo_copy, upstream, "--no-lint", "--patch", "2")
+    assert result.returncode == 1
+    hint = "lacks not_a_module_anywhere: pass --python with an environment that has the package's dependencies"
+    assert any(hint in line for line in result.stdout.splitlines()), result.stdout
