@@ -13,6 +13,8 @@ import pytest
 import torch
 from botorch.models import ModelListGP, SingleTaskGP
 
+pytest.importorskip("botorch.models.utils.export", reason="torch.export and torch.compile support is current-line")
+
 
 class MeanAndVariance(torch.nn.Module):
     def __init__(self, model):
