@@ -8,27 +8,13 @@ loss any run found on the task. Writes benchmarks/results/<NAME>.md and <NAME>.p
 """
 
 import argparse
-import json
 import statistics
 from pathlib import Path
 
 import numpy as np
+from bo_tuning import read_results
 
 WARPS = ["sinharcsinh", "boxcox", "yeojohnson", "tanh", "sal2"]
-
-
-def load(path):
-    header, runs = None, {}
-    for line in Path(path).read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if "header" in record:
-            header = header or record
-        else:
-            runs[record["task"], record["method"], record["seed"]] = record
-    return header, runs
 
 
 def scores(runs):
@@ -108,7 +94,7 @@ def plot(score, methods, path):
 
 
 def report(path, name):
-    header, runs = load(path)
+    header, runs = read_results(path)
     score = scores(runs)
     methods = [m for m in header["methods"] if any(k[1] == m for k in runs)]
     tasks = [t for t in header["tasks"] if any(k[0] == t for k in score)]
