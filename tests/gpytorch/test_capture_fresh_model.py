@@ -1,7 +1,7 @@
 """torch.export and torch.compile of a fresh model's posterior, with no warm-up call (current line).
 
-Each case is a SingleTaskGP (one or two outputs) or a ModelListGP that has not predicted since it was put in eval
-mode, in a module whose forward calls ``model.posterior``. The results are compared with an equal model that
+Each case is a SingleTaskGP (one or two outputs, or one output warped by Standardize and TanhWarp) or a ModelListGP
+that has not predicted since it was put in eval mode, in a module whose forward calls ``model.posterior``. The results are compared with an equal model that
 predicts eagerly; the saved ``.pt2`` runs in a fresh process that cannot import botorch, gpytorch or
 linear_operator.
 """
@@ -12,8 +12,12 @@ import sys
 import pytest
 import torch
 from botorch.models import ModelListGP, SingleTaskGP
+from botorch.models.transforms.outcome import ChainedOutcomeTransform, Standardize
 
 pytest.importorskip("botorch.models.utils.export", reason="torch.export and torch.compile support is current-line")
+from botorch.models.transforms.outcome import TanhWarp  # noqa: E402
+
+KINDS = ["one", "two", "list", "warped"]
 
 
 class MeanAndVariance(torch.nn.Module):
@@ -32,7 +36,16 @@ def fresh_model(kind: str):
     Y = torch.sin(5 * X.sum(-1, keepdim=True))
     if kind == "list":
         return ModelListGP(SingleTaskGP(X, Y), SingleTaskGP(X, torch.cos(3 * X[:, :1]))).eval()
-    model = SingleTaskGP(X, Y if kind == "one" else torch.cat([Y, torch.cos(3 * X[:, :1])], -1))
+    if kind == "warped":
+        # Fixed warp parameters (as after a fit): steps the inverse must resolve, which eager code solves
+        # until converged and a captured graph in a fixed number of steps.
+        warp = TanhWarp(m=1)
+        for name, values in zip("abcd", ([0.5, 2.0, 0.2], [3.0, 0.5, 8.0], [-1.0, 0.5, 0.0], 0.7)):
+            warp._set_constrained(name, torch.tensor(values))
+        transform = ChainedOutcomeTransform(standardize=Standardize(m=1), warp=warp)
+        model = SingleTaskGP(X, torch.exp(2 * Y), outcome_transform=transform)
+    else:
+        model = SingleTaskGP(X, Y if kind == "one" else torch.cat([Y, torch.cos(3 * X[:, :1])], -1))
     model.covar_module.lengthscale = 0.4
     model.likelihood.noise = 1e-3
     return model.eval()
@@ -59,7 +72,7 @@ print(max((a - e).abs().max().item() for a, e in zip(actual, (mean, variance))))
 """
 
 
-@pytest.mark.parametrize("kind", ["one", "two", "list"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("grad_mode", [torch.enable_grad, torch.no_grad], ids=["grad", "no_grad"])
 def test_export_of_a_fresh_model_loads_in_a_fresh_process(kind, grad_mode, tmp_path):
     module = MeanAndVariance(fresh_model(kind))
@@ -81,7 +94,7 @@ def test_export_of_a_fresh_model_loads_in_a_fresh_process(kind, grad_mode, tmp_p
     assert float(run.stdout) < 1e-10
 
 
-@pytest.mark.parametrize("kind", ["one", "two", "list"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_compile_of_a_fresh_model(kind):
     module = MeanAndVariance(fresh_model(kind))
     torch._dynamo.reset()
