@@ -1,6 +1,10 @@
-"""Tracing a model that was never evaluated works, and a failed trace leaves the model usable (both lines)."""
+"""Tracing a model that was never evaluated works, and a failed trace leaves the model usable (both lines).
+
+On the current line it shows no warning but torch.jit's own deprecation (gpytorch 0007, botorch 0002).
+"""
 
 import warnings
+from importlib.metadata import version
 
 import gpytorch
 import pytest
@@ -8,6 +12,7 @@ import torch
 from botorch.models import SingleTaskGP
 
 SIZES = (10, 1, 37)  # the traced size, then others
+CURRENT_LINE = version("gpytorch").startswith("1.15.")
 
 
 class MeanAndVariance(torch.nn.Module):
@@ -49,9 +54,13 @@ def reference(model: SingleTaskGP, x: torch.Tensor) -> tuple[torch.Tensor, torch
 def test_trace_a_model_never_evaluated(outputs: int, grad: bool) -> None:
     model = fitted_model(outputs)
     x = torch.rand(SIZES[0], 3, dtype=torch.double)
-    with torch.set_grad_enabled(grad), gpytorch.settings.trace_mode(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer warnings, and TorchScript's deprecation
-        traced = torch.jit.trace(MeanAndVariance(model), x, check_trace=not grad)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with torch.set_grad_enabled(grad), gpytorch.settings.trace_mode():
+            traced = torch.jit.trace(MeanAndVariance(model), x, check_trace=not grad)
+    if CURRENT_LINE:  # the tracer's size-check warnings, wrong here: the graph holds at every size below
+        shown = [f"{w.category.__name__}: {w.message}" for w in caught if not issubclass(w.category, DeprecationWarning)]
+        assert shown == []
     for size in SIZES:
         x = torch.rand(size, 3, dtype=torch.double)
         with torch.no_grad():
