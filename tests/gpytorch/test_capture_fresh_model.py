@@ -1,9 +1,9 @@
 """torch.export and torch.compile of a fresh model's posterior, with no warm-up call (current line).
 
 Each case is a SingleTaskGP (one or two outputs, or one output warped by Standardize and TanhWarp) or a ModelListGP
-that has not predicted since it was put in eval mode, in a module whose forward calls ``model.posterior``. The results are compared with an equal model that
-predicts eagerly; the saved ``.pt2`` runs in a fresh process that cannot import botorch, gpytorch or
-linear_operator.
+that has not predicted since it was put in eval mode, in a module whose forward calls ``model.posterior``. The
+results are compared with an equal model that predicts eagerly; the saved ``.pt2`` runs in a fresh process that
+cannot import botorch, gpytorch or linear_operator.
 """
 
 import subprocess

@@ -1,8 +1,10 @@
 """Tracing a model that was never evaluated works, and a failed trace leaves the model usable (both lines).
 
-On the current line it shows no warning but torch.jit's own deprecation (gpytorch 0007, botorch 0002).
+It shows no warning but torch.jit's own deprecation (gpytorch 0007, legacy 0005; on the current line also
+botorch 0002).
 """
 
+import os
 import warnings
 from importlib.metadata import version
 
@@ -58,9 +60,11 @@ def test_trace_a_model_never_evaluated(outputs: int, grad: bool) -> None:
         warnings.simplefilter("always")
         with torch.set_grad_enabled(grad), gpytorch.settings.trace_mode():
             traced = torch.jit.trace(MeanAndVariance(model), x, check_trace=not grad)
-    if CURRENT_LINE:  # the tracer's size-check warnings, wrong here: the graph holds at every size below
-        shown = [f"{w.category.__name__}: {w.message}" for w in caught if not issubclass(w.category, DeprecationWarning)]
-        assert shown == []
+    # The tracer's size-check warnings are wrong here: the graph holds at every size below.
+    shown = [f"{w.filename}: {w.message}" for w in caught if not issubclass(w.category, DeprecationWarning)]
+    if not CURRENT_LINE:  # legacy botorch still checks Standardize's sizes while tracing
+        shown = [line for line in shown if f"{os.sep}botorch{os.sep}" not in line]
+    assert shown == []
     for size in SIZES:
         x = torch.rand(size, 3, dtype=torch.double)
         with torch.no_grad():
