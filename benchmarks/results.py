@@ -2,11 +2,14 @@
 
 scripts/docs renders docs/benchmarks.md from these files: a table there says only what its file holds. A file
 holds the command, the date, the machine, the versions of the packages (a patched wheel's version carries the
-revision of its series, `+patched.<revision>`), the upstream line of those versions, and the table: `columns`,
-`formats` (Python format specs, one per column) and `rows` (numbers unrounded, strings as printed).
+revision of its series, `+patched.<revision>`), the code digest of each installed patched package (`code_sha256`,
+see scripts/patchset.py: scripts/docs marks the table stale when the current series builds other code), the upstream
+line of those versions, and the table: `columns`, `formats` (Python format specs, one per column) and `rows` (numbers
+unrounded, strings as printed).
 """
 
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -19,6 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 PACKAGES = ("botorch", "gpytorch", "linear_operator", "torch", "GPy")
 
+sys.path.insert(0, str(ROOT / "scripts"))
+from patchset import code_digest  # noqa: E402
+
 
 def versions() -> dict[str, str]:
     found = {}
@@ -28,6 +34,16 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     return found
+
+
+def code_digests(installed: dict[str, str]) -> dict[str, str]:
+    """The code digest of each installed patched package (a `+patched.<revision>` version)."""
+    digests = {}
+    for package, version in installed.items():
+        if "+patched." in version:
+            folder = importlib.util.find_spec(package).submodule_search_locations[0]
+            digests[package] = code_digest(Path(folder))
+    return digests
 
 
 def line_of(installed: dict[str, str]) -> str:
@@ -61,6 +77,7 @@ def save(
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
         "machine": machine(),
         "versions": installed,
+        "code_sha256": code_digests(installed),
         "notes": notes,
         "columns": columns,
         "formats": formats,

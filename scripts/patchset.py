@@ -609,6 +609,38 @@ def unpack_sdist(pin: Pin, destination: Path) -> Path:
     return roots[0]
 
 
+# --- code digests ---------------------------------------------------------------------
+# What a benchmark measures is the code of the patched packages, not the revision number of their series: a new
+# revision that changes only a patch header, a test or the order of the patches leaves the code's digest as it was.
+
+# The file of a package that the build writes its version (`+patched.<revision>`) into.
+VERSION_FILE = "version.py"
+
+
+def code_digest(package_dir: Path) -> str:
+    """sha256 over the relative paths and bytes of a package's *.py files (an installed package, or the package
+    folder of a patched source tree), its version file left out."""
+    digest = hashlib.sha256()
+    files = {path.relative_to(package_dir).as_posix(): path for path in package_dir.rglob("*.py")}
+    for name in sorted(files.keys() - {VERSION_FILE}):
+        data = files[name].read_bytes()
+        digest.update(f"{name}\0{len(data)}\0".encode() + data)
+    return digest.hexdigest()
+
+
+def series_code_digests(line: str) -> dict[str, str]:
+    """The code digest of each patched package of a line: its pinned sdist with its series applied."""
+    digests = {}
+    with tempfile.TemporaryDirectory(prefix="code-digest-") as scratch:
+        for pin in load_line(line)[0].values():
+            patches = series(pin)
+            if patches:
+                tree = unpack_sdist(pin, Path(scratch) / pin.package)
+                apply_series(tree, patches)
+                digests[pin.package] = code_digest(tree / pin.package)
+    return digests
+
+
 # --- wheels ---------------------------------------------------------------------------
 
 

@@ -1,11 +1,13 @@
 """docs/patches.md and docs/benchmarks.md are what scripts/docs generates from the headers and results files."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import patchset
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,6 +21,10 @@ def docs(repo: Path, *args: str) -> subprocess.CompletedProcess:
 def copy(tmp_path: Path) -> Path:
     for name in ("scripts", "patches", "upstream", "docs", "benchmarks"):
         shutil.copytree(REPO / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / ".cache" / "sdists").mkdir(parents=True)
+    for pin in patchset.all_pins():  # scripts/docs applies the series to them for the code digests
+        sdist = patchset.fetch_sdist(pin)
+        (tmp_path / ".cache" / "sdists" / sdist.name).symlink_to(sdist)
     return tmp_path
 
 
@@ -41,8 +47,8 @@ def test_check_names_a_page_that_a_header_changed(copy):
     )
 
 
-def result_file(revision: int) -> dict:
-    return {
+def result_file(revision: int, code_sha256: dict | None = None) -> dict:
+    result = {
         "benchmark": "example",
         "line": "current",
         "command": "python benchmarks/example.py",
@@ -53,6 +59,7 @@ def result_file(revision: int) -> dict:
         "formats": ["d", ".2f"],
         "rows": [[1, 0.5], [10, 1.25]],
     }
+    return result | ({"code_sha256": code_sha256} if code_sha256 is not None else {})
 
 
 def test_a_result_names_its_revisions_and_is_marked_stale_at_an_older_one(copy):
@@ -81,3 +88,60 @@ def test_a_broken_results_file_is_named(copy):
     result = docs(copy)
     assert result.returncode == 1
     assert result.stderr.startswith("error: benchmarks/results/broken.json: not a results file")
+
+
+def botorch_revision() -> int:
+    return patchset.load_line("current")[0]["botorch"].revision
+
+
+def bump_botorch_revision(copy: Path) -> int:
+    """A new revision of the current line's botorch series in the copy, as `scripts/queue export` makes it."""
+    pins = copy / "upstream" / "current.toml"
+    revision = botorch_revision() + 1
+    botorch, rest = pins.read_text().split("[botorch]", 1)
+    pins.write_text(botorch + "[botorch]" + re.sub(r"^revision = \d+$", f"revision = {revision}", rest, 1, re.M))
+    return revision
+
+
+def botorch_patch(copy: Path, number: str) -> Path:
+    return next((copy / "patches" / "botorch" / "0.18.1").glob(f"{number}-*.patch"))
+
+
+def stale_line(copy: Path, name: str) -> str:
+    """The **Stale** line of a results file's table on the generated page ("" if it is not stale)."""
+    section = (copy / "docs" / "benchmarks.md").read_text().split(f"### {name}\n")[1].split("\n### ")[0]
+    return next((line for line in section.splitlines() if line.startswith("**Stale**")), "")
+
+
+def test_a_new_revision_that_leaves_the_code_alone_keeps_a_table_fresh(copy):
+    measured = botorch_revision()
+    digests = patchset.series_code_digests("current")
+    patch = botorch_patch(copy, "0001")  # a new revision that changes a patch header only
+    patch.write_text(patch.read_text().replace("Subject: [PATCH] Honor", "Subject: [PATCH] Respect", 1))
+    now = bump_botorch_revision(copy)
+    results = copy / "benchmarks" / "results"
+    (results / "with-digest.json").write_text(json.dumps(result_file(measured, {"botorch": digests["botorch"]})))
+    (results / "without-digest.json").write_text(json.dumps(result_file(measured)))
+    assert docs(copy).returncode == 0
+    assert stale_line(copy, "with-digest") == ""
+    # A results file without a digest keeps the revision rule.
+    assert stale_line(copy, "without-digest") == (
+        f"**Stale**: measured at series revision botorch {measured} (now {now}). Rerun the command to refresh it."
+    )
+
+
+def test_a_new_revision_that_changes_the_code_makes_a_table_stale(copy):
+    measured = botorch_revision()
+    digests = patchset.series_code_digests("current")
+    patch = botorch_patch(copy, "0017")  # the last patch: no later one needs its lines as context
+    text = patch.read_text()
+    comment = "+        # Not functools.cached_property: torch.compile cannot trace its lock.\n"
+    assert text.count(comment) == 1 and text.split(comment)[0].rsplit("\ndiff --git a/", 1)[1].startswith("botorch/")
+    patch.write_text(text.replace(comment, comment.replace("its lock", "its lock (a changed line)")))
+    now = bump_botorch_revision(copy)
+    (copy / "benchmarks" / "results" / "example.json").write_text(json.dumps(result_file(measured, digests)))
+    assert docs(copy).returncode == 0
+    assert stale_line(copy, "example") == (
+        f"**Stale**: the code of botorch changed since series revision {measured} (now {now}). "
+        "Rerun the command to refresh it."
+    )
