@@ -265,18 +265,24 @@ def missing_repository_folders(tree: Path) -> list[str]:
     return [folder for folder in REPOSITORY_ONLY if not (tree / folder).is_dir()]
 
 
-def _run_series(tree: Path, patches: list[Path], reverse: bool, write: bool) -> tuple[int, str] | None:
+def _run_series(
+    tree: Path, patches: list[Path], reverse: bool, write: bool, only: list[str] | None = None
+) -> tuple[int, str] | None:
     """Apply (or remove, last first) the patches one by one; None if all went through, else how many did and why
-    the next did not.
+    the next did not. With ``only``, just the patches' changes to those files.
 
     The patches run in a scratch copy of the files they touch, so each sees the ones before it (a file created by
     one patch and changed by a later one included, which a single `git apply -R` of the whole stream gets wrong),
     and the tree changes only when the whole series went through (and ``write`` is set).
     """
     flags = ["-R"] if reverse else []
-    # An sdist without upstream's tests or docs sources (BoTorch's): the code changes only.
-    flags += [f"--exclude={folder}/*" for folder in missing_repository_folders(tree)]
     paths = _touched_paths(patches)
+    if only is None:
+        # An sdist without upstream's tests or docs sources (BoTorch's): the code changes only.
+        flags += [f"--exclude={folder}/*" for folder in missing_repository_folders(tree)]
+    else:
+        flags += [f"--include={path}" for path in only]
+        paths &= set(only)
     scratch_dir = None
     try:
         with signals_held():  # an interruption cannot come between making the folder and owning it
@@ -527,6 +533,55 @@ def apply_series(tree: Path, patches: list[Path], reverse: bool = False) -> None
     failure = _run_series(tree, patches, reverse=reverse, write=True)
     if failure is not None:
         raise PatchSetError(f"{tree}: {failure[1]}")
+
+
+# --- the upstream tests a series adds or changes ------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeriesFile:
+    """A file of upstream's test/ folder that a series touches."""
+
+    path: str
+    new: bool  # the series creates it (else it changes upstream's file)
+
+    @property
+    def is_test_module(self) -> bool:
+        return re.search(r"(^|/)test_[^/]*\.py$", self.path) is not None
+
+
+def _file_diffs(patch: Path) -> list[tuple[str, str]]:
+    """(path after the change, extended header: the lines between `diff --git` and the first hunk) of each file."""
+    body = patch.read_text().split("\n-- \n", 1)[0]
+    diffs = []
+    for block in re.split(r"^diff --git ", body, flags=re.M)[1:]:
+        first, _, rest = block.partition("\n")
+        header = re.split(r"^(?:--- |@@ |Binary files )", rest, maxsplit=1, flags=re.M)[0]
+        diffs.append((first.split(" b/", 1)[1], header))
+    return diffs
+
+
+def series_test_files(patches: list[Path]) -> list[SeriesFile]:
+    """The files under test/ that a series creates or changes (not those it leaves deleted), in the order it first
+    touches them; a file that the series creates is new even where later patches change it."""
+    touched: dict[str, SeriesFile] = {}
+    for patch in patches:
+        for path, header in _file_diffs(patch):
+            if not path.startswith("test/"):
+                continue
+            if re.search(r"^deleted file mode ", header, re.M):
+                touched.pop(path, None)
+            elif path not in touched:
+                touched[path] = SeriesFile(path, new=re.search(r"^new file mode ", header, re.M) is not None)
+    return list(touched.values())
+
+
+def write_series_files(tree: Path, patches: list[Path], paths: list[str]) -> None:
+    """Apply only the series' changes to ``paths``, patch by patch (all or nothing). On a tree without them, the
+    files that the series creates come out as the whole series leaves them."""
+    failure = _run_series(tree, patches, reverse=False, write=True, only=paths)
+    if failure is not None:
+        raise PatchSetError(failure[1])
 
 
 # --- checkouts ------------------------------------------------------------------------
