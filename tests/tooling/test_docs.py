@@ -145,3 +145,18 @@ def test_a_new_revision_that_changes_the_code_makes_a_table_stale(copy):
         f"**Stale**: the code of botorch changed since series revision {measured} (now {now}). "
         "Rerun the command to refresh it."
     )
+
+
+def test_readme_counts_the_patches_of_each_series():
+    """The README's table of lines says how many patches each series has."""
+    rows = {
+        m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)` \|(.*)\|$", (REPO / "README.md").read_text(), re.M)
+    }
+    for line in ("current", "legacy"):
+        pins = patchset.load_line(line)[0]
+        for package, pin in pins.items():
+            count = len(patchset.series(pin))
+            cell = f"{pin.version} ({count} patches)" if package == "botorch" else f"{pin.version} ({count})"
+            if not count:
+                cell = f"{pin.version} (none: the upstream release)"
+            assert cell in rows[line], f"README.md: the {line} row should say {package} {cell}"
