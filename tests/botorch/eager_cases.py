@@ -1,5 +1,7 @@
 """Eager posteriors (and their derivatives) of a set of models, computed the same way by patched and by unpatched
-BoTorch: models without trainable transforms, fitted, conditioned and fantasized ones included.
+BoTorch: models without trainable transforms, fitted, conditioned and fantasized ones included; and the analytic
+acquisition values (and their gradients) of the single-output ones, which ask the posterior before falling back to
+their Gaussian formulas.
 
 Imported by test_eager_unchanged.py, and run as a script against the unpatched sdist:
     python eager_cases.py OUTPUT_FILE
@@ -9,6 +11,15 @@ import sys
 import warnings
 
 import torch
+from botorch.acquisition.analytic import (
+    ExpectedImprovement,
+    LogExpectedImprovement,
+    LogProbabilityOfImprovement,
+    PosteriorMean,
+    PosteriorStandardDeviation,
+    ProbabilityOfImprovement,
+    UpperConfidenceBound,
+)
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import ModelListGP, SingleTaskGP
 from botorch.models.transforms import Normalize, Standardize
@@ -51,6 +62,30 @@ def _models():
     yield "fitted-fantasized", fitted.fantasize(X[:2] + 0.05, sampler), {}
 
 
+def _acquisition_functions(model, best_f: torch.Tensor, maximize: bool) -> dict:
+    improvement = (LogExpectedImprovement, ExpectedImprovement, LogProbabilityOfImprovement, ProbabilityOfImprovement)
+    functions = {cls.__name__: cls(model, best_f=best_f, maximize=maximize) for cls in improvement}
+    functions["UpperConfidenceBound"] = UpperConfidenceBound(model, beta=0.7, maximize=maximize)
+    functions["PosteriorMean"] = PosteriorMean(model, maximize=maximize)
+    functions["PosteriorStandardDeviation"] = PosteriorStandardDeviation(model, maximize=maximize)
+    return functions
+
+
+def _acquisition_results(name: str, model, X_test: torch.Tensor) -> dict[str, torch.Tensor]:
+    X = X_test.reshape(-1, 1, X_test.shape[-1])  # q = 1
+    best_f = model.posterior(X).mean.detach().median()
+    results = {}
+    for maximize in (True, False):
+        for acquisition_name, acquisition in _acquisition_functions(model, best_f, maximize).items():
+            X_grad = X.clone().requires_grad_(True)
+            value = acquisition(X_grad)
+            (gradient,) = torch.autograd.grad(value.sum(), X_grad)
+            key = f"{name}-{acquisition_name}-{'max' if maximize else 'min'}"
+            results[key] = value.detach()
+            results[f"{key}-gradient"] = gradient
+    return results
+
+
 def eager_results() -> dict[str, torch.Tensor]:
     torch.manual_seed(1)
     X_test = 4 * torch.rand(2, 5, 3, dtype=torch.double)
@@ -66,6 +101,8 @@ def eager_results() -> dict[str, torch.Tensor]:
                 results[f"{name}-covariance"] = posterior.distribution.covariance_matrix.detach()
             (gradient,) = torch.autograd.grad(posterior.mean.sum() + posterior.variance.sum(), X)
             results[f"{name}-gradient"] = gradient
+            if model.num_outputs == 1 and not model.batch_shape:
+                results.update(_acquisition_results(name, model, X_test))
     return results
 
 
