@@ -1,6 +1,7 @@
 """Trainable outcome transforms (output warps), checked against independent references, on both lines."""
 
 import math
+import warnings
 
 import gpytorch
 import numpy as np
@@ -12,6 +13,9 @@ from warped_references import latent_gaussian, Marginal, within_standard_errors
 from botorch.models.transforms import outcome
 from botorch.posteriors.warped import WarpedPosterior
 from botorch.acquisition.logei import qLogNoisyExpectedImprovement  # noqa: E402
+from botorch.acquisition.monte_carlo import qNoisyExpectedImprovement  # noqa: E402
+from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement  # noqa: E402
+from botorch.acquisition.multi_objective.monte_carlo import qNoisyExpectedHypervolumeImprovement  # noqa: E402
 from botorch.exceptions.errors import BotorchTensorDimensionError, UnsupportedError  # noqa: E402
 from botorch.fit import fit_gpytorch_mll  # noqa: E402
 from botorch.models import ModelListGP, MultiTaskGP, SingleTaskGP  # noqa: E402
@@ -326,6 +330,40 @@ def test_mc_acquisition_runs_on_the_warped_posterior(fitted_warped_model):
     value = acquisition(X.unsqueeze(0))
     (gradient,) = torch.autograd.grad(value.sum(), X)
     assert torch.isfinite(value).all() and torch.isfinite(gradient).all() and gradient.abs().sum() > 0
+
+
+NOISY_MC_ACQUISITIONS = {
+    "qNEI": lambda model, X, **kwargs: qNoisyExpectedImprovement(model, X, **kwargs),
+    "qLogNEI": lambda model, X, **kwargs: qLogNoisyExpectedImprovement(model, X, **kwargs),
+    "qNEHVI": lambda model, X, **kwargs: qNoisyExpectedHypervolumeImprovement(model, [0.0, 0.0], X, **kwargs),
+    "qLogNEHVI": lambda model, X, **kwargs: qLogNoisyExpectedHypervolumeImprovement(model, [0.0, 0.0], X, **kwargs),
+}
+
+
+def cache_root_warnings(build):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        acquisition = build()
+    return acquisition, [str(warning.message) for warning in caught if "cache_root" in str(warning.message)]
+
+
+@pytest.mark.parametrize("name", NOISY_MC_ACQUISITIONS)
+def test_noisy_mc_acquisition_caches_the_root_only_where_it_can_and_warns_only_when_asked(name):
+    """A warped posterior has no Gaussian root to cache: by default the acquisition function does not cache it and
+    does not warn (legacy botorch 0.12.0 warned on every construction); asking for it explicitly still warns."""
+    X, Y = skewed_data(12)
+    m = 2 if "HVI" in name else 1
+    Y = torch.cat([Y, Y.flip(0)], dim=-1)[:, :m]
+    build = NOISY_MC_ACQUISITIONS[name]
+    sampler = SobolQMCNormalSampler(torch.Size([16]), seed=0)
+    warped = warped_model(X, Y).eval()
+    acquisition, caught = cache_root_warnings(lambda: build(warped, X, sampler=sampler))
+    assert (acquisition._cache_root, caught) == (False, [])
+    acquisition, caught = cache_root_warnings(lambda: build(warped, X, sampler=sampler, cache_root=True))
+    assert acquisition._cache_root is False and len(caught) == 1
+    plain = SingleTaskGP(X, Y, outcome_transform=Standardize(m=m)).eval()
+    acquisition, caught = cache_root_warnings(lambda: build(plain, X, sampler=sampler))
+    assert (acquisition._cache_root, caught) == (True, [])
 
 
 def test_conditioning_uses_learned_parameters(fitted_warped_model):
