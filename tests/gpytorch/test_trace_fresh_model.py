@@ -1,12 +1,9 @@
 """Tracing a model that was never evaluated works, and a failed trace leaves the model usable (both lines).
 
-It shows no warning but torch.jit's own deprecation (gpytorch 0007, legacy 0005; on the current line also
-botorch 0002).
+It shows no warning but torch.jit's own deprecation (gpytorch 0007, legacy 0005; botorch 0002).
 """
 
-import os
 import warnings
-from importlib.metadata import version
 
 import gpytorch
 import pytest
@@ -14,7 +11,6 @@ import torch
 from botorch.models import SingleTaskGP
 
 SIZES = (10, 1, 37)  # the traced size, then others
-CURRENT_LINE = version("gpytorch").startswith("1.15.")
 
 
 class MeanAndVariance(torch.nn.Module):
@@ -62,8 +58,6 @@ def test_trace_a_model_never_evaluated(outputs: int, grad: bool) -> None:
             traced = torch.jit.trace(MeanAndVariance(model), x, check_trace=not grad)
     # The tracer's size-check warnings are wrong here: the graph holds at every size below.
     shown = [f"{w.filename}: {w.message}" for w in caught if not issubclass(w.category, DeprecationWarning)]
-    if not CURRENT_LINE:  # legacy botorch still checks Standardize's sizes while tracing
-        shown = [line for line in shown if f"{os.sep}botorch{os.sep}" not in line]
     assert shown == []
     for size in SIZES:
         x = torch.rand(size, 3, dtype=torch.double)
