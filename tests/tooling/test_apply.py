@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import patchset, run, snapshot
 
-FANTASY_PATCH = "0003-Keep-fantasy-caches-differentiable-under-detach_test.patch"
+FANTASY_PATCH = "0004-Keep-fantasy-caches-differentiable-under-detach_test.patch"
 PATCHED_FILE = "gpytorch/models/exact_prediction_strategies.py"
 
 
