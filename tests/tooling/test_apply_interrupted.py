@@ -1,7 +1,7 @@
 """scripts/apply --target, interrupted at random moments: the tree is as before or fully changed, never half.
 
-A real series with many files (botorch 0.18.1: 17 patches, 22 files of its sdist) on an unpacked sdist. SIGINT, SIGTERM and
-SIGHUP must leave the tree as it was or fully patched, print one line and no traceback, and leave no scratch
+A real series with many files (botorch 0.18.1: 17 patches, 22 files of its sdist) on an unpacked sdist. SIGINT,
+SIGTERM and SIGHUP must leave the tree as it was or fully patched, print one line and no traceback, and leave no scratch
 folder. SIGKILL cannot be caught: the next run must roll an unfinished change back from its journal.
 """
 
