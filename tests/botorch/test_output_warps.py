@@ -11,6 +11,7 @@ from scipy import integrate, optimize, stats
 from warped_references import latent_gaussian, Marginal, within_standard_errors
 
 from botorch.models.transforms import outcome
+from botorch.models.utils import log_marginal_likelihood_original_units
 from botorch.posteriors.warped import WarpedPosterior
 from botorch.acquisition.logei import qLogNoisyExpectedImprovement  # noqa: E402
 from botorch.acquisition.monte_carlo import qNoisyExpectedImprovement  # noqa: E402
@@ -414,8 +415,8 @@ def test_comparison_favours_the_warp_on_skewed_data():
     fit_gpytorch_mll(ExactMarginalLogLikelihood(standardized.likelihood, standardized))
     warped = warped_model(X, Y)
     fit_gpytorch_mll(ExactMarginalLogLikelihood(warped.likelihood, warped))
-    lml_standardized = outcome.log_marginal_likelihood_original_units(standardized)
-    lml_warped = outcome.log_marginal_likelihood_original_units(warped)
+    lml_standardized = log_marginal_likelihood_original_units(standardized)
+    lml_warped = log_marginal_likelihood_original_units(warped)
     # Standardize: the likelihood in original units is the standardized one minus n log(stdv).
     with torch.no_grad():
         standardized.train()
@@ -550,14 +551,14 @@ def test_batched_model_trains_each_batch_and_deep_chains_keep_fixed_statistics()
     for layer in ("sal1", "sal2"):
         c = transform[layer].c
         assert c.shape == torch.Size([2, 1, 1]) and not torch.allclose(c[0], c[1])
-    lml = outcome.log_marginal_likelihood_original_units(model)
+    lml = log_marginal_likelihood_original_units(model)
     assert lml.shape == torch.Size([2]) and torch.isfinite(lml).all()
     # Each batch member is the model fitted to its data alone, evaluated at the same parameters.
     single = SingleTaskGP(
         X, Y, outcome_transform=Chain(std=Standardize(m=1), sal1=SinhArcsinh(m=1), sal2=SinhArcsinh(m=1))
     )
     single.load_state_dict({k: v[0] if v.dim() > 0 else v for k, v in model.state_dict().items()}, strict=False)
-    torch.testing.assert_close(outcome.log_marginal_likelihood_original_units(single), lml[0])
+    torch.testing.assert_close(log_marginal_likelihood_original_units(single), lml[0])
 
 
 def test_initialization_is_the_marginal_maximum_likelihood_estimate():

@@ -29,7 +29,7 @@ MUTANTS = {
     ),
     "dropped-log-jacobian": (
         "log_marginal_likelihood_original_units leaves out the log-Jacobian of the outcome transform",
-        "botorch/models/transforms/outcome.py",
+        "botorch/models/utils/marginal_likelihood.py",
         "        log_det = log_det.squeeze(-1)\n    return log_likelihood + log_det\n",
         "        log_det = log_det.squeeze(-1)\n    return log_likelihood\n",
         "tests/botorch/test_warped_references.py",
@@ -44,8 +44,8 @@ MUTANTS = {
     "detached-fantasy-cache": (
         "fantasy caches are detached under detach_test_caches outside trace mode (no fantasy exemption)",
         "gpytorch/models/exact_prediction_strategies.py",
-        "        if settings.trace_mode.on() or (settings.detach_test_caches.on() and not self._has_fantasies):\n",
-        "        if settings.trace_mode.on() or settings.detach_test_caches.on():\n",
+        "        if settings.detach_test_caches.on() and not self._has_fantasies:\n",
+        "        if settings.detach_test_caches.on():\n",
         "tests/gpytorch/test_fantasy_gradients.py",
     ),
     "traced-branch-ignores-output-indices": (
@@ -58,13 +58,13 @@ MUTANTS = {
     "mean-cache-scaled-under-trace-mode": (
         "the mean cache is scaled by 1.001 when a strategy is prepared for tracing (trace_mode only)",
         "gpytorch/models/exact_prediction_strategies.py",
-        "        detach_cache(self)\n        self.likelihood = likelihood\n",
-        "        detach_cache(self)\n"
+        "        self.likelihood = likelihood\n        if self._has_fantasies:\n",
         "        self._memoize_cache = {\n"
         '            key: value * 1.001 if isinstance(key, tuple) and key[0] == "mean_cache" else value\n'
         "            for key, value in self._memoize_cache.items()\n"
         "        }\n"
-        "        self.likelihood = likelihood\n",
+        "        self.likelihood = likelihood\n"
+        "        if self._has_fantasies:\n",
         "tests/gpytorch/test_fantasy_trace.py",
     ),
     "wrong-sign-in-tanh-inverse-derivative": (

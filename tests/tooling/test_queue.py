@@ -155,32 +155,43 @@ def test_export_of_a_changed_series_bumps_its_revision(repo_copy: Path) -> None:
 
 
 def test_port_a_series_to_another_upstream_version(repo_copy: Path) -> None:
-    """botorch 0.12.0's series onto 0.18.1: three-way merges, a clear stop at a conflict, then export."""
+    """botorch 0.12.0's series onto 0.18.1: three-way merges, clear stops at a patch upstream already has and at a
+    conflict, then export."""
     shutil.rmtree(repo_copy / "patches" / "botorch" / "0.18.1")
     # Patches that carry upstream tests need upstream's test/ (--tests-from): without it, a clear refusal.
     # The port itself is tested with the others.
     series_file = repo_copy / "patches" / "botorch" / "0.12.0" / "series"
     names = series_file.read_text().split()
     with_tests = [name for name in names if "\n+++ b/test/" in (series_file.parent / name).read_text()]
-    if with_tests:
-        result = run(repo_copy, "queue", "port", "botorch", "0.12.0", "0.18.1")
-        assert result.returncode == 1
-        assert result.stderr.strip() == (
-            f"error: patches/botorch/0.12.0/{with_tests[0]} changes upstream's test/, which this sdist lacks; "
-            "pass --tests-from an upstream git clone (or a checkout at this version)"
-        )
-        names = without_upstream_tests(repo_copy, "botorch", "0.12.0")
     result = run(repo_copy, "queue", "port", "botorch", "0.12.0", "0.18.1")
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        f"error: work/botorch-0.18.1: ported 0 of {len(names)} patch(es); "
-        "'Build traced multi-output posteriors as a batch' conflicts in botorch/models/gpytorch.py: "
-        "resolve, git add, git cherry-pick --continue, then scripts/queue export botorch 0.18.1"
+        f"error: patches/botorch/0.12.0/{with_tests[0]} changes upstream's test/, which this sdist lacks; "
+        "pass --tests-from an upstream git clone (or a checkout at this version)"
     )
+    # A fix that 0.18.1 has, a patch that conflicts there, and one that merges although its context moved.
+    subjects = ["Recognize-SciPy-1.15", "Build-traced-multi-output", "Standardize-untransform"]
+    kept = [
+        next(name for name in without_upstream_tests(repo_copy, "botorch", "0.12.0") if s in name) for s in subjects
+    ]
+    series_file.write_text("".join(f"{name}\n" for name in kept))
     tree = repo_copy / "work" / "botorch-0.18.1"
-    assert "a cherry-pick is in progress" in run(repo_copy, "queue", "export", "botorch", "0.18.1").stderr
+    export = "then scripts/queue export botorch 0.18.1"
 
-    # Upstream 0.13 has the first patch: skip it. The second merges cleanly although its context moved.
+    result = run(repo_copy, "queue", "port", "botorch", "0.12.0", "0.18.1")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: work/botorch-0.18.1: ported 0 of 3 patch(es); 'Recognize SciPy 1.15's L-BFGS-B iteration-limit "
+        f"message' changes nothing on 0.18.1 (upstream has it): git cherry-pick --skip, {export}"
+    )
+    assert "a cherry-pick is in progress" in run(repo_copy, "queue", "export", "botorch", "0.18.1").stderr
+    skipped = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "cherry-pick", "--skip"], cwd=tree, capture_output=True
+    )
+    assert skipped.returncode != 0  # the next patch conflicts
+    assert git(tree, "diff", "--name-only", "--diff-filter=U").split() == ["botorch/models/gpytorch.py"]
+
+    # Upstream 0.13 has the traced batch too: skip it. The next merges cleanly although its context moved.
     subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "cherry-pick", "--skip"], cwd=tree)
     assert git(tree, "log", "--format=%s", "upstream..HEAD").splitlines() == [
         "Standardize: untransform without fixed sizes"
