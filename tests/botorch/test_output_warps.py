@@ -239,6 +239,31 @@ def test_mean_and_variance_come_from_one_quadrature_with_cached_nodes(fitted_war
     torch.testing.assert_close((mean, variance), (posterior.mean, posterior.variance), rtol=0, atol=0)
 
 
+def test_targets_are_transformed_once_on_entering_eval_mode():
+    """`posterior` calls `eval()` each time: a model already in eval mode keeps its transformed targets (a posterior
+    cost twice the Standardize one's when every call transformed them again); entering eval mode again after the
+    warp changed in train mode transforms them with the new parameters."""
+    X, Y = skewed_data(20)
+    model = warped_model(X, Y).eval()
+    targets = model.train_targets
+    transformed = []
+    apply_fitted = model.outcome_transform.apply_fitted
+    model.outcome_transform.apply_fitted = lambda *args, **kwargs: transformed.append(1) or apply_fitted(
+        *args, **kwargs
+    )
+    model.posterior(X[:3]).mean
+    model.eval()
+    assert transformed == [] and model.train_targets is targets
+    model.train()
+    with torch.no_grad():
+        model.outcome_transform["warp"].raw_b.add_(0.5)
+    model.eval()
+    assert transformed == [1]
+    expected, _ = apply_fitted(Y)
+    torch.testing.assert_close(model.train_targets, expected.squeeze(-1), rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(model.train_targets, targets)
+
+
 @pytest.mark.parametrize("steepness", [1.0, 30.0, 1000.0])
 def test_tanh_inverse_is_exact_for_steep_steps_and_any_leading_dimensions(steepness):
     warp = WARPS["tanh"](batch_shape=torch.Size([3]))
