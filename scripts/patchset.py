@@ -294,7 +294,10 @@ def _run_series(
                 (scratch / path).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(tree / path, scratch / path)
         for count, patch in enumerate(reversed(patches) if reverse else patches):
-            result = _git_apply(scratch, patch, flags)
+            # Held: a signal that came while the git child was being started would leave it writing to the
+            # scratch folder while the cleanup below removes it.
+            with signals_held():
+                result = _git_apply(scratch, patch, flags)
             if result.returncode != 0:
                 return count, f"{patch.name} does not {'reverse' if reverse else 'apply'}: {_first_error(result)}"
         if write:
