@@ -141,7 +141,7 @@ needs_compiler = pytest.mark.skipif(
 def test_inductor_and_aotinductor_equal_eager(model, tmp_path, triangular_solves):
     """Inductor once gave variances off by about 1 (it ignored an alpha=-1; gpytorch 0002 subtracts instead).
 
-    With `trace_triangular_solves` (gpytorch 0013) the variance solves with the Cholesky factor instead.
+    With `trace_triangular_solves` (gpytorch 0014) the variance solves with the Cholesky factor instead.
     """
     with gpytorch.settings.trace_triangular_solves(triangular_solves):
         program = export.export_posterior(model, torch.rand(10, D, dtype=torch.double))

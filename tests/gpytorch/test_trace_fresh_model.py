@@ -1,6 +1,6 @@
 """Tracing a model that was never evaluated works, and a failed trace leaves the model usable (both lines).
 
-It shows no warning but torch.jit's own deprecation (gpytorch 0008, legacy 0005; botorch 0002).
+It shows no warning but torch.jit's own deprecation (gpytorch 0005, legacy 0005; botorch 0002).
 """
 
 import warnings

@@ -40,6 +40,13 @@ def test_header_fields(patch):
         assert f"v{patch.parent.name}" in refs, "checked against the tag of its upstream version (scripts/pr)"
 
 
+@pytest.mark.parametrize("patch", PATCHES, ids=lambda path: str(path.relative_to(ROOT / "patches")))
+def test_no_patch_adds_a_binary_file(patch):
+    # Such a file has been a test run's output swept into a commit (test/posterior.pt, twice).
+    text = patch.read_text()
+    assert "GIT binary patch" not in text and not re.search(r"^ \S+ +\| Bin ", text, re.M)
+
+
 def test_patch_table_lists_every_patch():
     table = (ROOT / "docs" / "patches.md").read_text()
     missing = [

@@ -8,25 +8,13 @@ from pathlib import Path
 import pytest
 from conftest import patchset
 
-# Patches that still break a rule (issue #23 reshapes them): (patch number, 'depends' if it does not apply with
-# its Depends alone, 'rewrites' if it changes lines an earlier patch added). The list may only shrink. Both left
-# widen a tracing condition of an earlier patch (`trace_mode.on()`) to torch.export and torch.compile, with
-# `capturing()`, an API that only the export patches add.
-NOT_YET = {
-    ("botorch", "0.18.1"): [("0016", "rewrites")],
-    ("gpytorch", "1.15.2"): [("0012", "rewrites")],
-}
 PINS = [pin for pin in patchset.all_pins() if patchset.series(pin)]
 
 
 @pytest.mark.parametrize("pin", PINS, ids=lambda pin: f"{pin.package}-{pin.version}")
 def test_every_patch_applies_with_its_depends_alone(pin, tmp_path):
     upstream = patchset.unpack_sdist(pin, tmp_path)
-    problems = patchset.independence_problems(pin, upstream)
-    found = sorted(
-        {(problem[:4], "rewrites" if " changes lines of " in problem else "depends") for problem in problems}
-    )
-    assert found == NOT_YET.get((pin.package, pin.version), []), "\n".join(problems)
+    assert patchset.independence_problems(pin, upstream) == []
 
 
 @pytest.mark.parametrize("pin", PINS, ids=lambda pin: f"{pin.package}-{pin.version}")
