@@ -199,7 +199,9 @@ def test_failed_build_leaves_dist_as_it_was(repo_copy: Path) -> None:
 
 def test_changed_series_without_a_new_revision_is_refused(repo_copy: Path) -> None:
     patch = repo_copy / "patches" / "botorch" / "0.18.1" / "0002-Standardize-untransform-without-fixed-sizes.patch"
-    patch.write_text(patch.read_text().replace("Eager results", "Eager  results", 1))
+    text = patch.read_text()
+    patch.write_text(text.replace("\nSubject: [PATCH] ", "\nSubject: [PATCH]  ", 1))
+    assert patch.read_text() != text
     result = run(repo_copy, "apply", "--line", "current")
     assert result.returncode == 1
     message = result.stderr.strip()
