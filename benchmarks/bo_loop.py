@@ -4,11 +4,14 @@
 
 Problem: maximize exp(-Hartmann6(x)) observed with log-normal noise, y = exp(-H(x) + 0.1 e): positive and
 right-skewed (the optimum is exp(3.32237) = 27.7). 8 Sobol points, then ITERATIONS (default 20) steps of q = 1
-from a SingleTaskGP with each outcome transform, for SEEDS seeds (default 3); acquisition optimized with
+from a SingleTaskGP with each outcome transform, for SEEDS seeds (default 10); acquisition optimized with
 optimize_acqf (4 restarts, 128 raw samples). Prints, per acquisition function and transform, the median wall
 time of an iteration (fit + acquisition optimization) as a ratio to Standardize's and the final simple regret
 (noise-free, of the best point evaluated; mean and standard error over seeds), and saves the regret curves to
 PLOT (default benchmarks/bo_loop.png). One thread.
+
+Each finished run (acquisition, transform, seed) is appended to benchmarks/results/bo_loop-<line>-r<botorch
+revision>-runs.jsonl, seed by seed: an interrupted benchmark, started again with the same arguments, resumes there.
 """
 
 import statistics
@@ -35,7 +38,7 @@ from botorch.optim import optimize_acqf
 from botorch.test_functions import Hartmann
 from botorch.utils.sampling import draw_sobol_samples
 from gpytorch.mlls import ExactMarginalLogLikelihood
-from results import save
+from results import RESULTS, append_jsonl, line_of, read_jsonl, save, versions
 
 OPTIMUM = 3.32237
 TRANSFORMS = {
@@ -107,17 +110,44 @@ def plot(curves: dict, path: Path) -> None:
     figure.savefig(path, dpi=110)
 
 
+def runs_file() -> Path:
+    """The finished runs of the installed revision (an unpatched botorch's runs are named by its version)."""
+    installed = versions()
+    revision = installed["botorch"].split("+patched.")[-1]
+    return RESULTS / f"bo_loop-{line_of(installed)}-r{revision}-runs.jsonl"
+
+
+def run_all(seeds: int, iterations: int, path: Path) -> dict:
+    """Each run's record, keyed by (acquisition, transform, seed): read from `path`, or run and appended to it."""
+    records = {
+        (record["acquisition"], record["transform"], record["seed"]): record
+        for record in read_jsonl(path)
+        if record["iterations"] == iterations
+    }
+    for seed in range(seeds):  # seed by seed: an interrupted benchmark has whole seeds of every transform
+        for acquisition_name in ACQUISITIONS:
+            for transform in TRANSFORMS:
+                if (acquisition_name, transform, seed) in records:
+                    continue
+                regrets, seconds = run(transform, acquisition_name, seed, iterations)
+                record = dict(acquisition=acquisition_name, transform=transform, seed=seed, iterations=iterations)
+                records[acquisition_name, transform, seed] = {**record, "regrets": regrets, "seconds": seconds}
+                append_jsonl(path, records[acquisition_name, transform, seed])
+    return records
+
+
 def main() -> None:
-    seeds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    seeds = int(sys.argv[1]) if len(sys.argv) > 1 else 10
     iterations = int(sys.argv[2]) if len(sys.argv) > 2 else 20
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
+    records = run_all(seeds, iterations, runs_file())
     curves, times = {}, {}
     for acquisition_name in ACQUISITIONS:
         for transform in TRANSFORMS:
-            results = [run(transform, acquisition_name, seed, iterations) for seed in range(seeds)]
-            curves[acquisition_name, transform] = [regrets for regrets, _ in results]
-            times[acquisition_name, transform] = statistics.median(s for _, seconds in results for s in seconds)
+            results = [records[acquisition_name, transform, seed] for seed in range(seeds)]
+            curves[acquisition_name, transform] = [result["regrets"] for result in results]
+            times[acquisition_name, transform] = statistics.median(s for r in results for s in r["seconds"])
     print(f"{seeds} seeds, {iterations} iterations after 8 Sobol points")
     print("| acquisition | transform | time per iteration (ratio to Standardize) | final simple regret |")
     print("|---|---|---:|---:|")
@@ -131,7 +161,7 @@ def main() -> None:
         rows.append([acquisition_name, transform, ratio, seconds, mean, error])
     columns = ["acquisition", "transform", "time per iteration / Standardize", "Standardize s", "regret", "+- s.e."]
     notes = f"{seeds} seeds, {iterations} iterations after 8 Sobol points; final simple regret of -Hartmann6."
-    variant = "" if (seeds, iterations) == (3, 20) else f"{seeds}x{iterations}"
+    variant = "" if (seeds, iterations) == (10, 20) else f"{seeds}x{iterations}"
     save("bo_loop", columns, ["s", "s", ".2f", ".2f", ".3f", ".3f"], rows, notes, variant=variant)
     plot(curves, Path(sys.argv[3]) if len(sys.argv) > 3 else Path(__file__).with_name("bo_loop.png"))
 

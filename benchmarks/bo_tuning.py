@@ -27,6 +27,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from results import append_jsonl, read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 N_INIT = 5
@@ -338,29 +339,13 @@ def run_one(task, method, seed, evals):
 
 def read_results(path):
     """(header, runs) of a results file; runs keyed by (task, method, seed)."""
-    if not Path(path).exists():
-        return None, {}
     header, runs = None, {}
-    for line in Path(path).read_text().splitlines():
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:  # a line cut by an interruption
-            continue
+    for record in read_jsonl(path):
         if "header" in record:
             header = header or record
         else:
             runs[record["task"], record["method"], record["seed"]] = record
     return header, runs
-
-
-def append(path, record):
-    cut = Path(path).exists() and Path(path).stat().st_size and not Path(path).read_bytes().endswith(b"\n")
-    with open(path, "a") as handle:
-        handle.write(("\n" if cut else "") + json.dumps(record) + "\n")  # a line cut by an interruption stays apart
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 def versions():
@@ -400,7 +385,7 @@ def worker(args):
                 continue
             task = task or Task(task_name)
             record = run_one(task, method, args.seed, args.evals)
-            append(args.results, record)
+            append_jsonl(args.results, record)
             print(
                 f"{time.strftime('%H:%M:%S')} {task_name} {method} seed {args.seed}: best {record['best'][-1]:.5g}"
                 f" in {record['wall_s']:.1f} s",
@@ -433,7 +418,7 @@ def drive(args):
     old, done = read_results(args.results)
     if old is None:
         Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-        append(args.results, header(args, environments))
+        append_jsonl(args.results, header(args, environments))
     elif old["evals"] != args.evals or old["revision"] != revision():
         sys.exit(
             f"{args.results}: made with evals {old['evals']} at revision {old['revision']}, not these; "

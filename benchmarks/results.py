@@ -57,6 +57,28 @@ def line_of(installed: dict[str, str]) -> str:
     return f"botorch-{version}"
 
 
+def read_jsonl(path: Path) -> list[dict]:
+    """The records of a JSON-lines file of finished runs (none if it does not exist)."""
+    if not Path(path).exists():
+        return []
+    records = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:  # empty, or a line cut by an interruption
+            continue
+    return records
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+    """Append one finished run, on disk before returning; a line an interruption cut stays apart."""
+    cut = Path(path).exists() and Path(path).stat().st_size and not Path(path).read_bytes().endswith(b"\n")
+    with open(path, "a") as handle:
+        handle.write(("\n" if cut else "") + json.dumps(record) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
 def machine() -> str:
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
