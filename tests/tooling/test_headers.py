@@ -6,6 +6,7 @@ upstream URL, or `none filed` with the reason or the text to file) and a `Forwar
 """
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,9 @@ FORWARDED = re.compile(r"^Forwarded: (https://github\.com/\S+|not-yet|not-needed
 CHECKED = re.compile(r"^Checked-Against: ([0-9a-f]{40}) \((v[\w.]+|main, \d{4}-\d{2}-\d{2})\)$", re.M)
 # Series checked against upstream's git repository with scripts/pr.
 CHECKED_PACKAGES = ("botorch", "gpytorch", "linear_operator")
+# The current line's patches are proposed upstream: each is checked against upstream main too.
+CURRENT_PINS = tomllib.loads((ROOT / "upstream" / "current.toml").read_text())
+CURRENT = {(package, pin["version"]) for package, pin in CURRENT_PINS.items() if isinstance(pin, dict)}
 
 
 def header(patch: Path) -> str:
@@ -38,6 +42,8 @@ def test_header_fields(patch):
     if patch.parent.parent.name in CHECKED_PACKAGES:
         refs = [CHECKED.fullmatch(line).group(2) for line in checked]
         assert f"v{patch.parent.name}" in refs, "checked against the tag of its upstream version (scripts/pr)"
+        if (patch.parent.parent.name, patch.parent.name) in CURRENT:
+            assert any(ref.startswith("main, ") for ref in refs), "a current-line patch is checked against main too"
 
 
 @pytest.mark.parametrize("patch", PATCHES, ids=lambda path: str(path.relative_to(ROOT / "patches")))
@@ -59,12 +65,19 @@ def test_a_malformed_header_is_caught(tmp_path):
     good = header(PATCHES[0])
     unchecked = "\n".join(line for line in good.splitlines() if not line.startswith("Checked-Against:"))
     broken_sha = CHECKED.sub(r"Checked-Against: abc (\2)", good)
-    for broken in (good.replace(AUTHOR, "From: someone <a@b>"), BUG.sub("Bug: #2591", good), unchecked, broken_sha):
-        patch = tmp_path / "botorch" / "0.12.0" / "0001-x.patch"
+    package, version = sorted(CURRENT)[0]
+    current = header(next((ROOT / "patches" / package / version).glob("*.patch")))
+    not_on_main = "\n".join(line for line in current.splitlines() if "(main, " not in line)
+    cases = [(good.replace(AUTHOR, "From: someone <a@b>"), "0.12.0"), (BUG.sub("Bug: #2591", good), "0.12.0")]
+    cases += [(unchecked, "0.12.0"), (broken_sha, "0.12.0")]
+    for broken, folder in cases + [(not_on_main, version)]:
+        patch = tmp_path / package / folder / "0001-x.patch"
         patch.parent.mkdir(parents=True, exist_ok=True)
         patch.write_text(broken + "\n---\n")
         with pytest.raises(AssertionError):
             test_header_fields(patch)
+    patch.write_text(current + "\n---\n")
+    test_header_fields(patch)  # the same header with its main line passes
 
 
 def test_patch_table_agrees_with_the_headers():
