@@ -23,6 +23,10 @@ UPSTREAM_FILES = {
 SHIFT = "\n\ndef shift(x):\n    return x - 1.0\n"
 TEST_SHIFT = "from botorch.models import shift\n\n\ndef test_shift():\n    assert shift(2) == 1.0\n"
 TEST_SHIFT_MORE = "\n\ndef test_shift_gives_a_float():\n    assert isinstance(shift(2), float)\n"
+# A new test module in a new folder that imports a helper of the package above it, as upstream's tests may (its
+# test folders are packages).
+TEST_SHIFT_HELPER = "from botorch.models import shift\n\nfrom ..helpers import ONE\n\n\n"
+TEST_SHIFT_HELPER += "def test_shift_one():\n    assert shift(ONE) == 0\n"
 # A test that the series adds to upstream's file, and that fails unpatched too (the baseline lists it).
 TEST_KNOWN = "\n\ndef test_fails_unpatched_too():\n    assert scale(1) == 3\n"
 PATCHES = ["0001-Add-shift.patch", "0002-Test-shift-more.patch"]
@@ -61,6 +65,8 @@ def upstream(tmp_path: Path) -> Path:
             "test/test_models.py": UPSTREAM_FILES["test/test_models.py"] + TEST_KNOWN,
             "test/test_shift.py": TEST_SHIFT,
             "test/helpers.py": "ONE = 1\n",
+            "test/models/__init__.py": "",
+            "test/models/test_shift_helper.py": TEST_SHIFT_HELPER,
             "test/test_gone.py": "def test_gone():\n    assert 1\n",
         },
     )
@@ -83,10 +89,13 @@ def patches(upstream: Path, tmp_path: Path) -> list[Path]:
 def test_series_test_files_are_those_it_creates_or_changes_and_leaves(patches: list[Path]) -> None:
     assert patchset.series_test_files(patches) == [
         patchset.SeriesFile("test/helpers.py", new=True),
+        patchset.SeriesFile("test/models/__init__.py", new=True),
+        patchset.SeriesFile("test/models/test_shift_helper.py", new=True),
         patchset.SeriesFile("test/test_models.py", new=False),
         patchset.SeriesFile("test/test_shift.py", new=True),  # created by 0001, changed by 0002: still new
     ]  # not botorch/models.py (no test), not test/test_gone.py (changed by 0001, deleted by 0002)
-    assert [item.is_test_module for item in patchset.series_test_files(patches)] == [False, True, True]
+    modules = [item.path for item in patchset.series_test_files(patches) if item.is_test_module]
+    assert modules == ["test/models/test_shift_helper.py", "test/test_models.py", "test/test_shift.py"]
     assert patchset.series_test_files(patches[1:]) == [patchset.SeriesFile("test/test_shift.py", new=False)]
 
 
@@ -178,9 +187,10 @@ def test_without_a_checkout_the_new_files_run_and_the_changed_ones_are_named(
         "pass --source <botorch checkout at v0.18.1>\n"
     ) in result.stdout
     assert (
-        "running the test files that the botorch 0.18.1 series adds or changes: test/test_shift.py\n" in result.stdout
-    )
-    assert "2 passed" in result.stdout
+        "running the test files that the botorch 0.18.1 series adds or changes: test/models/test_shift_helper.py, "
+        "test/test_shift.py\n"
+    ) in result.stdout
+    assert "3 passed" in result.stdout  # test_shift_helper imports from test/helpers.py: test/ is a package
     assert result.stdout.strip().endswith("no new failures")
 
 
@@ -195,9 +205,10 @@ def test_with_a_checkout_the_changed_files_run_patched_against_the_baseline(
     assert result.returncode == 0, result.stdout + result.stderr
     assert "not running" not in result.stdout
     assert (
-        "running the test files that the botorch 0.18.1 series adds or changes: test/test_models.py, test/test_shift.py"
+        "running the test files that the botorch 0.18.1 series adds or changes: test/models/test_shift_helper.py, "
+        "test/test_models.py, test/test_shift.py"
     ) in result.stdout
-    assert "1 failed, 3 passed" in result.stdout  # test_scale and the two of test_shift; test_gone is not run
+    assert "1 failed, 4 passed" in result.stdout  # test_scale, test_shift_one, test_shift's two; not test_gone
     assert "1 test(s) failed, 1 of them also fail unpatched (botorch.txt baseline)" in result.stdout
     assert (upstream / "test" / "test_models.py").read_text() == UPSTREAM_FILES["test/test_models.py"]  # untouched
 
@@ -225,3 +236,19 @@ def test_series_files_do_not_record_a_baseline(repo_copy: Path, site: Path) -> N
     result = series_files(repo_copy, site, "--series-files", "--record-baseline")
     assert result.returncode == 2
     assert "--record-baseline records the failures of the whole suite; leave out --series-files" in result.stderr
+
+
+def test_the_whole_suite_runs_with_the_series_test_changes(
+    repo_copy: Path, fake_series: Path, site: Path, upstream: Path
+) -> None:
+    # The patched package's own suite: upstream's test/ with the series' changes (a patch that changes a behavior
+    # updates upstream's test of it), so test_models.py runs with the test 0001 adds, and the new modules run too.
+    baseline = repo_copy / "upstream" / "baselines" / "current" / "botorch.txt"
+    baseline.write_text("# fails unpatched too\ntest.test_models::test_fails_unpatched_too\n")
+    result = series_files(repo_copy, site, "--source", str(upstream))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "running botorch 0.18.1's own tests with the series' test changes against the installed package" in (
+        result.stdout
+    )
+    assert "1 failed, 5 passed" in result.stdout  # test_models' two, test_shift's two, test_shift_one, test_gone
+    assert (upstream / "test" / "test_models.py").read_text() == UPSTREAM_FILES["test/test_models.py"]  # untouched
