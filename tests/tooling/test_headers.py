@@ -6,10 +6,10 @@ upstream URL, or `none filed` with the reason or the text to file) and a `Forwar
 """
 
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+from conftest import patchset
 
 ROOT = Path(__file__).resolve().parents[2]
 PATCHES = sorted((ROOT / "patches").glob("*/*/*.patch"))
@@ -21,8 +21,7 @@ CHECKED = re.compile(r"^Checked-Against: ([0-9a-f]{40}) \((v[\w.]+|main, \d{4}-\
 # Series checked against upstream's git repository with scripts/pr.
 CHECKED_PACKAGES = ("botorch", "gpytorch", "linear_operator")
 # The current line's patches are proposed upstream: each is checked against upstream main too.
-CURRENT_PINS = tomllib.loads((ROOT / "upstream" / "current.toml").read_text())
-CURRENT = {(package, pin["version"]) for package, pin in CURRENT_PINS.items() if isinstance(pin, dict)}
+CURRENT = {(pin.package, pin.version) for pin in patchset.load_line("current")[0].values()}
 
 
 def header(patch: Path) -> str:
