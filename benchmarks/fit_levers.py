@@ -12,8 +12,8 @@ log likelihood it finds is the gap (nats, summed over the points). Cold: one fit
 and with the rule.
 
 Table, one row per transform, medians over tasks: fit seconds relative to Standardize's fit to convergence (cold;
-cold with the rule; warm; warm with the rule), L-BFGS-B iterations per warm fit without and with the rule, and the rule's gap (mean and
-largest over all fits). One thread.
+cold with the rule; warm; warm with the rule), L-BFGS-B iterations per warm fit without and with the rule, and the
+rule's gap (mean and largest over all fits). One thread.
 """
 
 import statistics

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("sklearn", reason="the benchmark's tasks need scikit-learn (tox environments ax-loop, bench-tuning)")
+pytest.importorskip(
+    "sklearn", reason="the benchmark's tasks need scikit-learn (tox environments ax-loop, bench-tuning)"
+)
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import fit_levers  # noqa: E402
