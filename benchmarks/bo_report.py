@@ -80,11 +80,14 @@ def plot(score, methods, path):
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(8, 5))
-    for method in methods:
+    colors = plt.get_cmap("tab20").colors  # more methods than the default cycle's 10 colors
+    for index, method in enumerate(methods):
         traces = [s for (t, m, _), s in score.items() if m == method]
         if traces:
             length = min(len(s) for s in traces)
-            axis.plot(range(1, length + 1), np.mean([s[:length] for s in traces], axis=0), label=method)
+            mean = np.mean([s[:length] for s in traces], axis=0)
+            style = {"color": "gray", "linestyle": "--"} if method == "random" else {"color": colors[2 * index % 20]}
+            axis.plot(range(1, length + 1), mean, label=method, **style)
     axis.set_xlabel("evaluations")
     axis.set_ylabel("mean normalized score (all tasks and seeds)")
     axis.set_ylim(-50, 105)
