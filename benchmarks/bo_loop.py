@@ -38,7 +38,7 @@ from botorch.optim import optimize_acqf
 from botorch.test_functions import Hartmann
 from botorch.utils.sampling import draw_sobol_samples
 from gpytorch.mlls import ExactMarginalLogLikelihood
-from results import RESULTS, append_jsonl, line_of, read_jsonl, save, versions
+from results import append_jsonl, read_jsonl, runs_file, save
 
 OPTIMUM = 3.32237
 TRANSFORMS = {
@@ -110,13 +110,6 @@ def plot(curves: dict, path: Path) -> None:
     figure.savefig(path, dpi=110)
 
 
-def runs_file() -> Path:
-    """The finished runs of the installed revision (an unpatched botorch's runs are named by its version)."""
-    installed = versions()
-    revision = installed["botorch"].split("+patched.")[-1]
-    return RESULTS / f"bo_loop-{line_of(installed)}-r{revision}-runs.jsonl"
-
-
 def run_all(seeds: int, iterations: int, path: Path) -> dict:
     """Each run's record, keyed by (acquisition, transform, seed): read from `path`, or run and appended to it."""
     records = {
@@ -141,7 +134,7 @@ def main() -> None:
     iterations = int(sys.argv[2]) if len(sys.argv) > 2 else 20
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
-    records = run_all(seeds, iterations, runs_file())
+    records = run_all(seeds, iterations, runs_file("bo_loop"))
     curves, times = {}, {}
     for acquisition_name in ACQUISITIONS:
         for transform in TRANSFORMS:

@@ -57,6 +57,14 @@ def line_of(installed: dict[str, str]) -> str:
     return f"botorch-{version}"
 
 
+def runs_file(name: str) -> Path:
+    """Where a long benchmark caches its finished runs at the installed botorch revision, so that it resumes there (an
+    unpatched botorch's runs are named by its version)."""
+    installed = versions()
+    revision = installed["botorch"].split("+patched.")[-1]
+    return RESULTS / f"{name}-{line_of(installed)}-r{revision}-runs.jsonl"
+
+
 def read_jsonl(path: Path) -> list[dict]:
     """The records of a JSON-lines file of finished runs (none if it does not exist)."""
     if not Path(path).exists():
