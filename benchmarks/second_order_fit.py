@@ -77,9 +77,11 @@ class HessianLoss:
     def hessian(self, x: np.ndarray) -> np.ndarray:
         _, grad = self.gradient(x)
         rows = [
-            self.flat(torch.autograd.grad(g, self.parameters, retain_graph=True, allow_unused=True))
-            if g.requires_grad
-            else torch.zeros_like(grad)
+            (
+                self.flat(torch.autograd.grad(g, self.parameters, retain_graph=True, allow_unused=True))
+                if g.requires_grad
+                else torch.zeros_like(grad)
+            )
             for g in grad
         ]
         hessian = torch.stack(rows).detach().numpy()
