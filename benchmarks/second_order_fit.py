@@ -23,15 +23,13 @@ import warnings
 import numpy as np
 import torch
 from bo_tuning import TASKS, Task, outcome_transform, warm_state
-from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from botorch.optim.closures import get_loss_closure
 from botorch.optim.utils import get_parameters_and_bounds
+from fit_levers import METHODS, fit
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from results import save
 from scipy.optimize import Bounds, minimize
-
-METHODS = ["standardize", "yeojohnson", "boxcox", "sinharcsinh", "tanh", "sal2"]
 
 
 class HessianLoss:
@@ -107,14 +105,6 @@ def newton_fit(mll: ExactMarginalLogLikelihood) -> tuple[float, int, int]:
     return time.perf_counter() - start, result.nit, result.nhev
 
 
-def lbfgs_fit(mll: ExactMarginalLogLikelihood) -> tuple[float, int]:
-    """Fit by fit_gpytorch_mll's defaults (L-BFGS-B): seconds and iterations."""
-    steps = []
-    start = time.perf_counter()
-    fit_gpytorch_mll(mll, optimizer_kwargs={"callback": lambda parameters, result: steps.append(None)})
-    return time.perf_counter() - start, len(steps)
-
-
 def final_loss(mll: ExactMarginalLogLikelihood) -> float:
     mll.train()
     with torch.no_grad():
@@ -133,11 +123,11 @@ def model_and_mll(method: str, X: np.ndarray, Y: np.ndarray, state: dict | None)
 
 def measure(method: str, X: np.ndarray, Y: np.ndarray) -> dict:
     previous = model_and_mll(method, X[:-3], Y[:-3], None)
-    lbfgs_fit(previous)
+    fit(previous.model)
     found = {}
     for start, state in (("cold", None), ("warm", warm_state(previous.model))):
         mll = model_and_mll(method, X, Y, state)
-        seconds, iterations = lbfgs_fit(mll)
+        seconds, iterations, _ = fit(mll.model)  # L-BFGS-B, fit_gpytorch_mll's defaults
         lbfgs_loss = final_loss(mll)
         mll = model_and_mll(method, X, Y, state)
         newton_seconds, newton_iterations, hessians = newton_fit(mll)

@@ -37,7 +37,7 @@ def test_the_hessian_is_the_finite_difference_of_the_gradient():
 @pytest.mark.parametrize("method", ["standardize", "sinharcsinh"])
 def test_newton_reaches_the_optimum_of_lbfgs_inside_the_bounds(method):
     lbfgs, newton = (second_order_fit.model_and_mll(method, *data(), None) for _ in range(2))
-    second_order_fit.lbfgs_fit(lbfgs)
+    second_order_fit.fit(lbfgs.model)
     _, iterations, hessians = second_order_fit.newton_fit(newton)
     assert 0 < hessians <= iterations
     assert second_order_fit.final_loss(newton) == pytest.approx(second_order_fit.final_loss(lbfgs), abs=1e-3)
